@@ -1,0 +1,155 @@
+"""The index: visible posts newest first, their unique ids, and the posts of every feed."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Mapping
+from urllib.parse import urlsplit
+
+from .config import Settings
+from .posts import Post
+from .textutil import name_key, url_segment
+
+SITE, CATEGORY, TAG = "site", "category", "tag"
+KIND_PREFIX = {SITE: "", CATEGORY: "/categories", TAG: "/tags"}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedKey:
+    kind: str  # SITE, CATEGORY or TAG
+    key: str  # name_key(name); "" for the site
+
+    @property
+    def prefix(self) -> str:
+        return KIND_PREFIX[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """One feed's identity and all of its posts, newest first (not yet cut to the limit)."""
+
+    key: FeedKey
+    name: str  # display name; "" for the site
+    posts: tuple[str, ...]  # post sources, newest first
+
+    @property
+    def path(self) -> str:
+        """Site path of the feed folder, e.g. /tags/%E5%8D%97/ ; "" for the site."""
+        if self.key.kind == SITE:
+            return ""
+        return f"{self.key.prefix}/{url_segment(self.name)}"
+
+
+@dataclass(frozen=True)
+class Index:
+    """Immutable: posts by source, unique ids, feeds by key; built by build_index."""
+
+    posts: Mapping[str, Post]  # source -> Post
+    ids: Mapping[str, str]  # source -> unique entry id
+    feeds: Mapping[FeedKey, Feed]
+    warnings: tuple[tuple[str, str], ...]  # (path, reason)
+    next_publication: datetime | None  # the earliest future-dated post, for the scheduler
+
+    def feed_list(self) -> list[Feed]:
+        """Site first, then categories, then tags, each by name."""
+        order = {SITE: 0, CATEGORY: 1, TAG: 2}
+        return sorted(self.feeds.values(), key=lambda f: (order[f.key.kind], f.key.key, f.name))
+
+
+def _sort_key(post: Post) -> tuple[float, str]:
+    return (-post.published.timestamp(), post.source)
+
+
+def category_names(categories: Iterable[str], hierarchy: bool) -> list[str]:
+    """Each category is its own feed; with hierarchy, [a, b] gives a and a/b (Hexo)."""
+    if not hierarchy:
+        return list(categories)
+    names, path = [], ""
+    for name in categories:
+        path = f"{path}/{name}" if path else name
+        names.append(path)
+    return names
+
+
+def build_index(posts: Iterable[Post], settings: Settings, now: datetime) -> Index:
+    """Index the publishable posts: drafts and posts dated after ``now`` are left out."""
+    visible, future = [], []
+    for post in posts:
+        if post.draft:
+            continue
+        (future if post.published > now else visible).append(post)
+    visible.sort(key=_sort_key)
+    ids, warnings = _unique_ids(visible, settings)
+    return Index(
+        posts={p.source: p for p in visible},
+        ids=ids,
+        feeds=_feeds(visible, settings),
+        warnings=tuple(warnings),
+        next_publication=min((p.published for p in future), default=None),
+    )
+
+
+def entry_id(declared: str, permalink: str, site_url: str) -> str:
+    """The front matter's id when it is an absolute URI, a name-based UUID URN (RFC 9562 5.5)
+    for any other declared id, else the permalink (RFC 4287 4.2.6 wants an IRI)."""
+    if not declared:
+        return permalink
+    if urlsplit(declared).scheme and ":" in declared and " " not in declared:
+        return declared
+    return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{site_url}#{declared}"))
+
+
+def _unique_ids(visible: list[Post], settings: Settings) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The oldest post keeps a contested id; later ones get a suffix derived from their path."""
+    ids: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    link_owner: dict[str, str] = {}
+    warnings = []
+    for post in sorted(visible, key=lambda p: (p.published, p.source)):
+        src = post.source
+        base = entry_id(post.declared_id, post.permalink, settings.site_url)
+        uid = base
+        if uid in owner:
+            mark = "-" if "#" in base else "#"
+            uid = f"{base}{mark}{hashlib.sha256(src.encode()).hexdigest()[:10]}"
+            warnings.append((src, f"duplicate id {base} (also {owner[base]}); served as {uid}"))
+        owner.setdefault(uid, src)
+        link = post.permalink
+        if link in link_owner:
+            warnings.append((src, f"duplicate permalink {link} (also {link_owner[link]})"))
+        link_owner.setdefault(link, src)
+        ids[src] = uid
+    warnings.sort()
+    return ids, warnings
+
+
+def _feeds(visible: list[Post], settings: Settings) -> dict[FeedKey, Feed]:
+    members: dict[FeedKey, list[str]] = defaultdict(list)
+    spellings: dict[FeedKey, Counter[str]] = defaultdict(Counter)
+    site = FeedKey(SITE, "")
+    members[site] = []
+    for post in visible:
+        src = post.source
+        members[site].append(src)
+        named = [(CATEGORY, n) for n in category_names(post.categories, settings.category_hierarchy)]
+        named += [(TAG, n) for n in post.tags]
+        seen = set()
+        for kind, name in named:
+            key = FeedKey(kind, name_key(name))
+            if not key.key or key in seen:
+                continue
+            seen.add(key)
+            members[key].append(src)
+            spellings[key][name] += 1
+    feeds = {}
+    for key, sources in members.items():
+        name = ""
+        if key.kind != SITE:
+            # the most used spelling names the feed; ties go to the smallest, for determinism
+            name = min(spellings[key].items(), key=lambda item: (-item[1], item[0]))[0]
+        feeds[key] = Feed(key=key, name=name, posts=tuple(sources))
+    return feeds

@@ -1,0 +1,72 @@
+"""The HTML index of feeds (with autodiscovery links) and the OPML 2.0 subscription list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+from xml.sax.saxutils import quoteattr
+
+from .config import Settings
+from .index import CATEGORY, SITE, TAG
+
+_KIND_LABEL = {SITE: "Site", CATEGORY: "Category", TAG: "Tag"}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLink:
+    kind: str
+    name: str
+    title: str
+    count: int
+    urls: tuple[tuple[str, str, str], ...]  # (format label, URL, content type)
+
+
+def index_html(settings: Settings, links: list[FeedLink]) -> bytes:
+    """A small HTML page listing every feed; the site feeds are autodiscoverable
+    (<link rel="alternate">, RSS Autodiscovery / Atom Autodiscovery drafts)."""
+    head = []
+    for label, url, ctype in links[0].urls if links else ():
+        mime = ctype.split(";")[0]
+        head.append(
+            f'<link rel="alternate" type="{mime}" title="{escape(settings.title)} ({label})" href="{escape(url)}">'
+        )
+    rows = []
+    for link in links:
+        subscribe = " ".join(f'<a href="{escape(url)}">{label}</a>' for label, url, _ in link.urls)
+        name = escape(link.name) if link.name else escape(settings.title)
+        rows.append(
+            f"<tr><td>{_KIND_LABEL[link.kind]}</td><td>{name}</td><td>{link.count}</td><td>{subscribe}</td></tr>"
+        )
+    title = escape(settings.title)
+    page = (
+        "<!doctype html>\n"
+        f'<html lang="{escape(settings.language)}"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title} feeds</title>{''.join(head)}"
+        '<link rel="outline" type="text/x-opml" title="All feeds (OPML)" '
+        f'href="{escape(settings.url("/opml.xml"))}">'
+        "<style>body{font-family:system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em}"
+        "td,th{padding:.2em .6em;text-align:left}tr:nth-child(even){background:#f4f4f4}</style>"
+        f"</head><body><h1>{title}</h1><p>{escape(settings.description)}</p>"
+        f'<p>{len(links)} feeds. Import them all into a reader with <a href="{escape(settings.url("/opml.xml"))}">OPML</a>.</p>'
+        "<table><thead><tr><th>Kind</th><th>Name</th><th>Items</th><th>Subscribe</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></body></html>\n"
+    )
+    return page.encode("utf-8")
+
+
+def opml(settings: Settings, links: list[FeedLink]) -> bytes:
+    """OPML 2.0 (http://opml.org/spec2.opml): one outline per feed, RSS flavour as xmlUrl."""
+    outlines = []
+    for link in links:
+        rss_url = next(url for label, url, _ in link.urls if label == "RSS")
+        outlines.append(
+            f"<outline type=\"rss\" text={quoteattr(link.title)} title={quoteattr(link.title)} "
+            f"xmlUrl={quoteattr(rss_url)} htmlUrl={quoteattr(settings.site_url + '/')}/>"
+        )
+    doc = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0"><head>'
+        f"<title>{escape(settings.title)}</title></head><body>" + "".join(outlines) + "</body></opml>\n"
+    )
+    return doc.encode("utf-8")

@@ -1,0 +1,256 @@
+"""Read one post file: front matter (YAML ``---`` or TOML ``+++``) and a Markdown body."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Mapping
+
+import frontmatter
+from frontmatter.default_handlers import BaseHandler
+import yaml
+
+from .config import Settings
+from .dates import parse_date
+from .textutil import clean_line, url_segment
+
+# Keys whose scalars are names or text: YAML's number/bool/date typing is undone for them,
+# so ``title: 2022`` is "2022" and ``tags: [no, 1.10]`` is ["no", "1.10"] as written.
+TEXT_KEYS = frozenset({"title", "slug", "urlname", "id", "author", "summary", "description", "link", "tags", "categories"})
+KNOWN_KEYS = TEXT_KEYS | {"date", "updated", "lastmod", "draft"}
+MAX_META_NODES = 5000  # bounds any walk over metadata: YAML alias bombs, recursive aliases
+MAX_META_DEPTH = 20
+_STR_TAG = "tag:yaml.org,2002:str"
+_NULL_TAG = "tag:yaml.org,2002:null"
+_YAML_LOADER_BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class PostError(Exception):
+    """A post that cannot be published, with its path and a one-line reason."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One parsed post; dates are timezone-aware (UTC)."""
+
+    source: str  # path relative to the content folder, with /
+    title: str
+    slug: str
+    permalink: str
+    declared_id: str  # the front matter's id, or ""
+    published: datetime
+    updated: datetime
+    tags: tuple[str, ...]
+    categories: tuple[str, ...]
+    author: str
+    summary: str  # plain text from summary/description, or ""
+    body: str  # Markdown
+    draft: bool
+    digest: str  # sha256 of the file's bytes: the content's identity
+    extra: Mapping[str, Any] = field(default_factory=dict)  # unknown keys, kept, unused
+
+
+class _TextKeysLoader(_YAML_LOADER_BASE):  # type: ignore[misc,valid-type]
+    """YAML safe loader (libyaml when present) that keeps TEXT_KEYS scalars as written."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value in TEXT_KEYS:
+                    _as_text(value)
+        return super().construct_document(node)
+
+
+def _as_text(node: yaml.Node) -> None:
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag != _NULL_TAG:
+            node.tag = _STR_TAG
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            if isinstance(item, yaml.ScalarNode) and item.tag != _NULL_TAG:
+                item.tag = _STR_TAG
+
+
+class _TomlHandler(BaseHandler):  # type: ignore[misc]
+    """Hugo's ``+++`` TOML front matter. python-frontmatter's own TOMLHandler is None
+    without the old ``toml`` package; the standard library's tomllib does the job."""
+
+    FM_BOUNDARY = re.compile(r"^\+{3,}\s*$", re.MULTILINE)
+    START_DELIMITER = END_DELIMITER = "+++"
+
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return tomllib.loads(fm)
+
+
+_YAML = frontmatter.YAMLHandler()
+_TOML = _TomlHandler()
+_MORE_LINE = re.compile(r"\r\n?")
+
+
+def read_post(path: str, rel: str, settings: Settings) -> Post:
+    """Parse the file at ``path``, named ``rel`` in errors; raise PostError if unusable."""
+    data = _read_bytes(path, rel, settings.max_post_bytes)
+    return parse_post(data, rel, settings)
+
+
+def _read_bytes(path: str, rel: str, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise PostError(rel, f"cannot read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise PostError(rel, f"file is larger than FEEDSVC_MAX_POST_BYTES ({limit} bytes)")
+    return data
+
+
+def parse_post(data: bytes, rel: str, settings: Settings) -> Post:
+    """Parse a post's bytes; ``rel`` names it in errors and derives the default slug."""
+    if not data.strip():
+        raise PostError(rel, "empty file")
+    try:
+        text = data.decode("utf-8-sig")  # a BOM would hide the front matter from the regex
+    except UnicodeDecodeError as exc:
+        raise PostError(rel, f"not UTF-8 (invalid byte at offset {exc.start})") from None
+    text = _MORE_LINE.sub("\n", text)  # CRLF and CR-only line endings
+    meta, body = _split(text, rel)
+    meta = _bounded_copy(meta, rel)
+    return _build(meta, body, rel, hashlib.sha256(data).hexdigest(), settings)
+
+
+def _split(text: str, rel: str) -> tuple[dict[str, Any], str]:
+    if _YAML.detect(text):
+        handler, kind = _YAML, "YAML"
+    elif _TOML.detect(text):
+        handler, kind = _TOML, "TOML"
+    else:
+        raise PostError(rel, "no front matter (the first line must be --- or +++)")
+    try:
+        fm, body = handler.split(text)
+    except ValueError:
+        raise PostError(rel, f"{kind} front matter is not closed") from None
+    try:
+        if handler is _YAML:
+            meta = yaml.load(fm, Loader=_TextKeysLoader)  # noqa: S506 - a SafeLoader subclass
+        else:
+            meta = handler.load(fm)
+    except yaml.YAMLError as exc:
+        raise PostError(rel, f"invalid YAML: {_yaml_reason(exc)}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PostError(rel, f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise PostError(rel, f"invalid {kind}: nested too deeply") from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise PostError(rel, f"front matter is not a mapping (got {type(meta).__name__})")
+    return meta, body
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 2}" if mark is not None else ""  # +1 zero-based, +1 for ---
+    return f"{problem}{where}"
+
+
+def _bounded_copy(meta: dict[str, Any], rel: str) -> dict[str, Any]:
+    """A tree copy of the metadata with a bounded walk: alias bombs and cycles are refused."""
+    budget = [MAX_META_NODES]
+
+    def walk(value: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0 or depth > MAX_META_DEPTH:
+            raise PostError(rel, "front matter is too large or too deeply nested (YAML aliases?)")
+        if isinstance(value, dict):
+            return {str(k): walk(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, (list, tuple, set)):
+            return [walk(v, depth + 1) for v in value]
+        if isinstance(value, (str, int, float, bool, datetime, date)) or value is None:
+            return value
+        return str(value)
+
+    return walk(meta, 0)  # type: ignore[no-any-return]
+
+
+def _text(meta: Mapping[str, Any], key: str, rel: str) -> str:
+    value = meta.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        raise PostError(rel, f"{key} must be text, not a {'list' if isinstance(value, list) else 'mapping'}")
+    return clean_line(str(value))
+
+
+def _names(meta: Mapping[str, Any], key: str, rel: str) -> tuple[str, ...]:
+    value = meta.get(key)
+    if value is None or value == "":
+        return ()
+    items = value if isinstance(value, list) else [value]
+    names: list[str] = []
+    for item in items:
+        if isinstance(item, (list, dict)):
+            raise PostError(rel, f"{key} must be a list of names")
+        name = clean_line(str(item)) if item is not None else ""
+        if name and name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def _build(meta: dict[str, Any], body: str, rel: str, digest: str, settings: Settings) -> Post:
+    title = _text(meta, "title", rel)
+    if not title:
+        raise PostError(rel, "no title")
+    if meta.get("date") is None:
+        raise PostError(rel, "no date")
+    tz = settings.tz
+    try:
+        published = parse_date(meta["date"], tz)
+        raw_updated = meta.get("updated", meta.get("lastmod"))
+        updated = parse_date(raw_updated, tz) if raw_updated is not None else published
+    except ValueError as exc:
+        raise PostError(rel, str(exc)) from None
+    updated = max(updated, published)
+    slug = _text(meta, "slug", rel) or _text(meta, "urlname", rel) or _default_slug(rel)
+    link = _text(meta, "link", rel)
+    draft = meta.get("draft", False)
+    if not isinstance(draft, bool):
+        raise PostError(rel, "draft must be true or false")
+    return Post(
+        source=rel,
+        title=title,
+        slug=slug,
+        permalink=link or _permalink(settings, published, slug),
+        declared_id=_text(meta, "id", rel),
+        published=published,
+        updated=updated,
+        tags=_names(meta, "tags", rel),
+        categories=_names(meta, "categories", rel),
+        author=_text(meta, "author", rel),
+        summary=_text(meta, "summary", rel) or _text(meta, "description", rel),
+        body=body,
+        draft=draft,
+        digest=digest,
+        extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
+    )
+
+
+def _default_slug(rel: str) -> str:
+    return os.path.splitext(os.path.basename(rel))[0]
+
+
+def _permalink(settings: Settings, published: datetime, slug: str) -> str:
+    local = published.astimezone(settings.tz)
+    path = settings.permalink.format(
+        year=f"{local.year:04d}", month=f"{local.month:02d}", day=f"{local.day:02d}", slug=url_segment(slug)
+    )
+    return settings.url(path)

@@ -1,0 +1,169 @@
+"""Feed documents from plain data: RSS 2.0 and Atom 1.0 with feedgen, JSON Feed 1.1 by hand.
+
+No Flask here. feedgen's RFC 822 date formatting switches the process locale, so callers
+render under RENDER_LOCK (the snapshot builder does), never from request threads.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+from feedgen.ext.base import BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from .markup import RenderedBody
+from .posts import Post
+
+RENDER_LOCK = threading.Lock()
+ATOM_NS = "http://www.w3.org/2005/Atom"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # `updated` of a feed with no items
+GENERATOR = "feedsvc"
+JSONFEED_VERSION = "https://jsonfeed.org/version/1.1"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedMeta:
+    """What a feed says about itself; every URL comes from the configured site URL."""
+
+    title: str
+    description: str
+    language: str
+    author: str
+    home_url: str  # the HTML page the feed belongs to
+    self_url: str  # this document's own URL
+    feed_id: str  # Atom feed id: stable across formats and restarts
+    updated: datetime
+    hubs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    post: Post
+    uid: str
+    body: RenderedBody
+    categories: tuple[tuple[str, str], ...]  # (name, scheme URL)
+
+
+class _RssHubLinks(BaseExtension):  # type: ignore[misc]
+    """feedgen writes only the first rel=self atom:link in RSS and drops rel=hub: add the hubs
+    (WebSub 4: the publisher advertises hub and self links in the topic)."""
+
+    hubs: tuple[str, ...] = ()
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        channel = feed.find("channel")
+        for hub in self.hubs:
+            etree.SubElement(channel, f"{{{ATOM_NS}}}link", href=hub, rel="hub")
+        return feed
+
+
+def _generator(meta: FeedMeta, items: Sequence[Item]) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.load_extension("dc", atom=False, rss=True)
+    fg.register_extension("websub", _RssHubLinks, None, atom=False, rss=True)
+    fg.websub.hubs = meta.hubs
+    fg.id(meta.feed_id)
+    fg.title(meta.title)
+    fg.subtitle(meta.description)  # also the RSS channel description
+    fg.language(meta.language)
+    fg.author({"name": meta.author})  # RFC 4287 4.1.1: a feed author covers every entry
+    fg.link(href=meta.self_url, rel="self")
+    for hub in meta.hubs:
+        fg.link(href=hub, rel="hub")
+    fg.link(href=meta.home_url, rel="alternate", type="text/html")  # last: RSS <link> takes it
+    fg.updated(meta.updated)  # never now(): same content, same bytes
+    fg.lastBuildDate(meta.updated)
+    fg.generator(GENERATOR)
+    for item in items:  # items come newest first: append keeps that order
+        _add_entry(fg, item)
+    return fg
+
+
+def _add_entry(fg: FeedGenerator, item: Item) -> None:
+    post = item.post
+    fe = fg.add_entry(order="append")
+    fe.id(item.uid)
+    fe.guid(item.uid, permalink=item.uid == post.permalink)
+    fe.title(post.title)
+    fe.link(href=post.permalink, rel="alternate", type="text/html")
+    fe.published(post.published)
+    fe.updated(post.updated)
+    fe.pubDate(post.published)
+    if post.author:
+        fe.author({"name": post.author})  # Atom; RSS <author> must be an e-mail: dc:creator instead
+        fe.dc.dc_creator(post.author)
+    for name, scheme in item.categories:
+        fe.category(term=name, scheme=scheme, label=name)
+    if item.body.summary:
+        fe.summary(item.body.summary, type="html")
+    fe.content(item.body.content or item.body.summary or post.title, type="html")
+
+
+def render_rss(meta: FeedMeta, items: Sequence[Item]) -> bytes:
+    """RSS 2.0 with content:encoded, atom:link self/hub and dc:creator."""
+    return bytes(_generator(meta, items).rss_str(pretty=False, encoding="UTF-8", xml_declaration=True))
+
+
+def render_atom(meta: FeedMeta, items: Sequence[Item]) -> bytes:
+    """Atom 1.0 (RFC 4287)."""
+    return bytes(_generator(meta, items).atom_str(pretty=False, encoding="UTF-8", xml_declaration=True))
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def render_json(meta: FeedMeta, items: Sequence[Item]) -> bytes:
+    """JSON Feed 1.1 (https://jsonfeed.org/version/1.1); categories and tags both go in
+    ``tags``, and separately in the ``_feedsvc`` extension object."""
+    feed: dict[str, Any] = {
+        "version": JSONFEED_VERSION,
+        "title": meta.title,
+        "home_page_url": meta.home_url,
+        "feed_url": meta.self_url,
+        "description": meta.description,
+        "language": meta.language,
+        "authors": [{"name": meta.author}],
+    }
+    if meta.hubs:
+        feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in meta.hubs]
+    feed["items"] = [json_item(item) for item in items]
+    return json.dumps(feed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_item(item: Item) -> dict[str, Any]:
+    """One post as a JSON Feed 1.1 item (also the ``data`` of webhook events)."""
+    post = item.post
+    out: dict[str, Any] = {
+        "id": item.uid,
+        "url": post.permalink,
+        "title": post.title,
+        "content_html": item.body.content or item.body.summary or post.title,
+    }
+    if item.body.summary:
+        out["summary"] = item.body.summary
+    out["date_published"] = _rfc3339(post.published)
+    out["date_modified"] = _rfc3339(post.updated)
+    if post.author:
+        out["authors"] = [{"name": post.author}]
+    names = list(dict.fromkeys(post.categories + post.tags))
+    if names:
+        out["tags"] = names
+    out["_feedsvc"] = {"categories": list(post.categories), "tags": list(post.tags)}
+    return out
+
+
+Renderer = Callable[[FeedMeta, Sequence[Item]], bytes]
+
+# (format, file name, content type, renderer): one table drives rendering and routes.
+FORMATS: tuple[tuple[str, str, str, Renderer], ...] = (
+    ("rss", "rss.xml", "application/rss+xml; charset=utf-8", render_rss),
+    ("atom", "atom.xml", "application/atom+xml; charset=utf-8", render_atom),
+    ("json", "feed.json", "application/feed+json; charset=utf-8", render_json),
+)
+FORMAT_BY_FILE = {fmt[1]: fmt for fmt in FORMATS}

@@ -1,0 +1,168 @@
+"""Snapshots: an index and every rendered document, built aside and swapped whole.
+
+Readers take ``service.snapshot`` once per request; a build never mutates a snapshot that
+is already published, so a request sees either the old state or the new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Mapping
+
+from .config import Settings
+from .documents import Document, make_document
+from .index import CATEGORY, SITE, TAG, Feed, FeedKey, Index
+from .markup import RenderedBody, render_body
+from .pages import FeedLink, index_html, opml
+from .parallel import pmap
+from .posts import Post
+from .render import EPOCH, FORMATS, RENDER_LOCK, FeedMeta, Item
+
+DocKey = tuple[FeedKey, str]  # (feed, format)
+Signature = tuple[object, ...]
+_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a request can read, immutable once published."""
+
+    index: Index
+    documents: Mapping[DocKey, Document]
+    pages: Mapping[str, Document]  # "/" and "/opml.xml"
+    signatures: Mapping[FeedKey, Signature]  # what each feed's documents were rendered from
+    errors: tuple[tuple[str, str], ...]  # (path, reason) of posts that failed to load
+    generation: int
+    built_at: datetime  # wall clock, for /healthz only: never in a document
+
+    def document(self, key: FeedKey, fmt: str) -> Document | None:
+        return self.documents.get((key, fmt))
+
+
+@dataclass
+class RenderCache:
+    """Rendered post bodies by (content digest, permalink), reused across builds."""
+
+    bodies: dict[tuple[str, str], RenderedBody] = field(default_factory=dict)
+
+    def body(self, post: Post) -> RenderedBody:
+        return self.bodies[(post.digest, post.permalink)]
+
+    def fill(self, posts: list[Post], workers: int) -> None:
+        """Render the bodies of ``posts`` not cached yet."""
+        todo = {(p.digest, p.permalink): p for p in posts if (p.digest, p.permalink) not in self.bodies}
+        jobs = [(p.body, p.permalink, p.summary) for p in todo.values()]
+        for key, body in zip(todo, pmap(_render_body_job, jobs, workers)):
+            self.bodies[key] = body
+
+    def keep_only(self, keys: set[tuple[str, str]]) -> None:
+        for key in [k for k in self.bodies if k not in keys]:
+            del self.bodies[key]
+
+
+def _render_body_job(job: tuple[str, str, str]) -> RenderedBody:
+    return render_body(*job)
+
+
+def _render_document_job(job: tuple[int, FeedMeta, list[Item]]) -> bytes:
+    fmt_index, meta, items = job
+    return FORMATS[fmt_index][3](meta, items)
+
+
+def feed_meta(settings: Settings, feed: Feed, fmt_file: str, updated: datetime, hubs: tuple[str, ...]) -> FeedMeta:
+    kind, name = feed.key.kind, feed.name
+    if kind == SITE:
+        title, description, home = settings.title, settings.description, settings.url("/")
+    else:
+        label = "category" if kind == CATEGORY else "tag"
+        title = f"{settings.title}: {name}"
+        description = f"Posts in {label} {name} on {settings.title}" if kind == CATEGORY else f"Posts tagged {name} on {settings.title}"
+        home = settings.url(feed.path + "/")
+    return FeedMeta(
+        title=title,
+        description=description,
+        language=settings.language,
+        author=settings.feed_author,
+        home_url=home,
+        self_url=settings.url(f"{feed.path}/{fmt_file}"),
+        feed_id=settings.url(f"{feed.path}/"),
+        updated=updated,
+        hubs=hubs,
+    )
+
+
+def _items(index: Index, feed: Feed, settings: Settings, cache: RenderCache) -> list[Item]:
+    items = []
+    for source in feed.posts[: settings.feed_limit]:
+        post = index.posts[source]
+        cats = tuple((n, settings.url("/categories/")) for n in post.categories)
+        cats += tuple((n, settings.url("/tags/")) for n in post.tags)
+        light = replace(post, body="")  # the Markdown is rendered already; keep pickles small
+        items.append(Item(post=light, uid=index.ids[source], body=cache.body(post), categories=cats))
+    return items
+
+
+def _signature(index: Index, feed: Feed, limit: int) -> Signature:
+    return (feed.name,) + tuple((s, index.ids[s], index.posts[s].digest) for s in feed.posts[:limit])
+
+
+def build_snapshot(
+    index: Index,
+    settings: Settings,
+    cache: RenderCache,
+    previous: Snapshot | None,
+    errors: tuple[tuple[str, str], ...],
+    built_at: datetime,
+    hubs: tuple[str, ...] = (),
+    workers: int = 1,
+) -> Snapshot:
+    """Render every feed whose items changed since ``previous``; reuse the others' documents
+    (same bytes, same ETag)."""
+    limit = settings.feed_limit
+    documents: dict[DocKey, Document] = {}
+    signatures: dict[FeedKey, Signature] = {}
+    changed: list[Feed] = []
+    for feed in index.feed_list():
+        sig = signatures[feed.key] = _signature(index, feed, limit)
+        if previous is not None and previous.signatures.get(feed.key) == sig:
+            for fmt, *_ in FORMATS:
+                documents[(feed.key, fmt)] = previous.documents[(feed.key, fmt)]
+        else:
+            changed.append(feed)
+    with RENDER_LOCK:  # feedgen's date formatting changes the process locale
+        cache.fill([index.posts[s] for feed in changed for s in feed.posts[:limit]], workers)
+        jobs, keys = [], []
+        for feed in changed:
+            items = _items(index, feed, settings, cache)
+            updated = max((i.post.updated for i in items), default=EPOCH)
+            for n, (fmt, filename, ctype, _) in enumerate(FORMATS):
+                jobs.append((n, feed_meta(settings, feed, filename, updated, hubs), items))
+                keys.append(((feed.key, fmt), ctype, updated))
+        for (key, ctype, updated), body in zip(keys, pmap(_render_document_job, jobs, workers)):
+            documents[key] = make_document(body, ctype, updated)
+    cache.keep_only({(index.posts[s].digest, index.posts[s].permalink) for f in index.feeds.values() for s in f.posts[:limit]})
+    links = [_link(settings, feed) for feed in index.feed_list()]
+    newest = documents[(FeedKey(SITE, ""), "rss")].last_modified
+    pages = {
+        "/": make_document(index_html(settings, links), "text/html; charset=utf-8", newest),
+        "/opml.xml": make_document(opml(settings, links), "text/x-opml; charset=utf-8", newest),
+    }
+    return Snapshot(
+        index=index,
+        documents=documents,
+        pages=pages,
+        signatures=signatures,
+        errors=errors,
+        generation=(previous.generation + 1) if previous else 1,
+        built_at=built_at,
+    )
+
+
+def _link(settings: Settings, feed: Feed) -> FeedLink:
+    title = settings.title if feed.key.kind == SITE else f"{settings.title}: {feed.name}"
+    urls = tuple((_LABELS[fmt], settings.url(f"{feed.path}/{filename}"), ctype) for fmt, filename, ctype, _ in FORMATS)
+    return FeedLink(kind=feed.key.kind, name=feed.name, title=title, count=len(feed.posts), urls=urls)
+
+
+__all__ = ["Snapshot", "RenderCache", "build_snapshot", "CATEGORY", "TAG", "SITE"]

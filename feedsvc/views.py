@@ -1,0 +1,135 @@
+"""The HTTP layer: look a document up in the current snapshot and answer conditionally."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed
+from werkzeug.http import parse_etags
+from werkzeug.routing import PathConverter
+
+from .documents import BROTLI, GZIP, IDENTITY, Document
+from .index import CATEGORY, SITE, TAG, FeedKey
+from .render import FORMATS
+from .service import FeedService
+from .textutil import name_key
+
+bp = Blueprint("feeds", __name__)
+
+
+class NameConverter(PathConverter):
+    """A tag or category name: any text, '/' included (it arrives percent-decoded)."""
+
+    regex = ".+?"
+
+
+def service() -> FeedService:
+    return current_app.extensions["feedsvc"]  # type: ignore[no-any-return]
+
+
+def choose_encoding() -> str:
+    """Brotli when accepted at least as much as gzip, then gzip, else identity (RFC 9110 12.5.3)."""
+    accepted = request.accept_encodings
+    br, gz = accepted.quality(BROTLI), accepted.quality(GZIP)
+    if br > 0 and br >= gz:
+        return BROTLI
+    return GZIP if gz > 0 else IDENTITY
+
+
+def conditional(response: Response) -> Response:
+    """RFC 9110 13.2.2: If-Match first (strong comparison; ``*`` matches any current
+    representation), then If-None-Match / If-Modified-Since via werkzeug. werkzeug alone
+    answers 412 to a matching ``If-None-Match`` plus ``If-Match: *``."""
+    environ = request.environ
+    if_match = environ.get("HTTP_IF_MATCH")
+    if if_match is not None:
+        etag = response.get_etag()[0]
+        if not parse_etags(if_match).contains(etag or ""):
+            raise PreconditionFailed("If-Match does not match the current representation")
+        environ = {k: v for k, v in environ.items() if k != "HTTP_IF_MATCH"}
+    return response.make_conditional(environ)
+
+
+def send_document(doc: Document, max_age: int | None = None, links: tuple[str, ...] = ()) -> Response:
+    variant = doc.variant(choose_encoding())
+    response = Response(variant.body, content_type=doc.content_type)
+    response.set_etag(variant.etag)
+    if doc.last_modified is not None:
+        response.last_modified = doc.last_modified
+    age = service().settings.cache_max_age if max_age is None else max_age
+    response.headers["Cache-Control"] = f"public, max-age={age}"
+    response.headers["Vary"] = "Accept-Encoding"
+    if variant.encoding != IDENTITY:
+        response.headers["Content-Encoding"] = variant.encoding
+    for link in links:
+        response.headers.add("Link", link)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return conditional(response)
+
+
+def send_feed(kind: str, name: str, fmt: str, filename: str) -> Response:
+    snapshot = service().current()
+    key = FeedKey(kind, "" if kind == SITE else name_key(name))
+    doc = snapshot.document(key, fmt)
+    if doc is None:
+        label = "category" if kind == CATEGORY else "tag"
+        raise NotFound(f"No {label} named {name!r}.")
+    feed = snapshot.index.feeds[key]
+    self_url = service().settings.url(f"{feed.path}/{filename}")
+    links = tuple(f'<{hub}>; rel="hub"' for hub in service().hubs) + (f'<{self_url}>; rel="self"',)
+    return send_document(doc, links=links)
+
+
+def _register_feed_routes() -> None:
+    """One table (FORMATS) drives every feed route."""
+    for fmt, filename, _ctype, _render in FORMATS:
+        for kind, rule in ((SITE, f"/{filename}"), (CATEGORY, f"/categories/<name:name>/{filename}"), (TAG, f"/tags/<name:name>/{filename}")):
+            def view(name: str = "", _kind: str = kind, _fmt: str = fmt, _file: str = filename) -> Response:
+                return send_feed(_kind, name, _fmt, _file)
+
+            bp.add_url_rule(rule, f"{kind}_{fmt}", view, methods=["GET", "HEAD"])
+
+
+_register_feed_routes()
+
+
+@bp.get("/")
+def index_page() -> Response:
+    return send_document(service().current().pages["/"])
+
+
+@bp.get("/opml.xml")
+def opml_page() -> Response:
+    return send_document(service().current().pages["/opml.xml"])
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    svc = service()
+    snapshot = svc.current()
+    body: dict[str, Any] = {
+        "status": "degraded" if svc.degraded else "ok",
+        "posts": len(snapshot.index.posts),
+        "feeds": len(snapshot.index.feeds),
+        "errors": [{"path": p, "reason": r} for p, r in snapshot.errors],
+        "warnings": [{"path": p, "reason": r} for p, r in snapshot.index.warnings],
+        "generation": snapshot.generation,
+        "last_reload": svc.last_reload.isoformat() if svc.last_reload else None,
+        "reload_seconds": round(svc.reload_seconds, 4) if svc.reload_seconds is not None else None,
+    }
+    if svc.degraded:
+        body["reason"] = svc.degraded
+    response = Response(json.dumps(body, ensure_ascii=False, indent=1), content_type="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def plain_error(exc: HTTPException) -> Response:
+    """Every HTTP error is a short plain-text message: no HTML, no stack trace."""
+    message = exc.description if exc.code and exc.code < 500 else "Internal server error."
+    response = Response(f"{exc.code} {exc.name}: {message}\n", status=exc.code or 500, content_type="text/plain; charset=utf-8")
+    if exc.code == 405:
+        response.headers["Allow"] = ", ".join(exc.valid_methods or ())  # type: ignore[attr-defined]
+    return response

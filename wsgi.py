@@ -1,0 +1,5 @@
+"""WSGI entry point: ``gunicorn wsgi:app`` (settings from FEEDSVC_* variables)."""
+
+from feedsvc import create_app
+
+app = create_app()
