@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timezone, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 
 _SPACE_T = re.compile(r"^(\d{4}-\d{2}-\d{2})[ t](\d)")
 _YEARS = range(1000, 9999)
@@ -27,7 +27,7 @@ def parse_date(value: object, tz: tzinfo) -> datetime:
     if result.tzinfo is None or result.utcoffset() is None:
         result = result.replace(tzinfo=tz)
     try:
-        utc = result.astimezone(timezone.utc)
+        utc = result.astimezone(UTC)
     except (OverflowError, ValueError):
         raise ValueError(f"date out of range: {value!r}") from None
     if utc.year not in _YEARS:

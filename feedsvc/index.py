@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from .config import Settings

@@ -110,7 +110,7 @@ class ContentLoader:
             files = scan(self.root)
         todo = [(rel, path, key) for rel, (path, key) in files.items() if (s := self.slots.get(rel)) is None or s.key != key]
         parsed = pmap(_parse, [(path, rel, self.settings) for rel, path, _ in todo], workers)
-        for (rel, _path, key), outcome in zip(todo, parsed):
+        for (rel, _path, key), outcome in zip(todo, parsed, strict=True):
             old = self.slots.get(rel)
             if isinstance(outcome, Post):
                 self.slots[rel] = _Slot(key, outcome, None)

@@ -7,8 +7,8 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
-import nh3
 import cmarkgfm
+import nh3
 from cmarkgfm.cmark import Options
 
 from .textutil import xml_safe

@@ -6,13 +6,14 @@ import hashlib
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any
 
 import frontmatter
-from frontmatter.default_handlers import BaseHandler
 import yaml
+from frontmatter.default_handlers import BaseHandler
 
 from .config import Settings
 from .dates import parse_date

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
@@ -21,7 +22,7 @@ from .posts import Post
 
 RENDER_LOCK = threading.Lock()
 ATOM_NS = "http://www.w3.org/2005/Atom"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # `updated` of a feed with no items
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # `updated` of a feed with no items
 GENERATOR = "feedsvc"
 JSONFEED_VERSION = "https://jsonfeed.org/version/1.1"
 
@@ -115,7 +116,7 @@ def render_atom(meta: FeedMeta, items: Sequence[Item]) -> bytes:
 
 
 def _rfc3339(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def render_json(meta: FeedMeta, items: Sequence[Item]) -> bytes:

@@ -5,20 +5,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+from .changes import ChangeSet, diff_snapshots
 from .config import Settings
 from .index import build_index
-from .parallel import default_workers
 from .loader import ContentFolderError, ContentLoader, scan
+from .parallel import default_workers
 from .snapshot import RenderCache, Snapshot, build_snapshot
 
 logger = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,19 @@ class FeedService:
         self.last_reload: datetime | None = None
         self.reload_seconds: float | None = None
         self._reload_lock = threading.Lock()
+        self._subscribers: list[Callable[[ChangeSet], None]] = []
+
+    def subscribe(self, callback: Callable[[ChangeSet], None]) -> None:
+        """Call ``callback(changes)`` after every reload that changed something (never for a
+        process's first load). It runs in the reloading thread: it must not block on I/O."""
+        self._subscribers.append(callback)
+
+    def _emit(self, changes: ChangeSet) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(changes)
+            except Exception:  # one subscriber's bug must not stop the others or the reload
+                logger.exception("change subscriber %r failed", callback)
 
     def reload(self) -> ReloadReport | None:
         """Rescan and publish a new snapshot; None when the folder could not be read."""
@@ -60,7 +75,7 @@ class FeedService:
             snapshot = build_snapshot(
                 index, self.settings, self.cache, self.snapshot, result.errors, now, self.hubs, workers
             )
-            self.snapshot = snapshot  # the swap: one reference assignment
+            previous, self.snapshot = self.snapshot, snapshot  # the swap: one reference assignment
             self.degraded = None
             self.last_reload = now
             self.reload_seconds = time.perf_counter() - started
@@ -69,6 +84,10 @@ class FeedService:
                 snapshot.generation, len(index.posts), result.reread, result.removed,
                 len(result.errors), self.reload_seconds,
             )
+            if previous is not None:
+                changes = diff_snapshots(previous, snapshot)
+                if changes:
+                    self._emit(changes)
             return ReloadReport(snapshot.generation, self.reload_seconds, result.reread, result.removed, len(result.errors))
 
     def _first_build_workers(self) -> int:

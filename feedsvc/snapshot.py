@@ -6,9 +6,9 @@ is already published, so a request sees either the old state or the new one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Mapping
 
 from .config import Settings
 from .documents import Document, make_document
@@ -53,7 +53,7 @@ class RenderCache:
         """Render the bodies of ``posts`` not cached yet."""
         todo = {(p.digest, p.permalink): p for p in posts if (p.digest, p.permalink) not in self.bodies}
         jobs = [(p.body, p.permalink, p.summary) for p in todo.values()]
-        for key, body in zip(todo, pmap(_render_body_job, jobs, workers)):
+        for key, body in zip(todo, pmap(_render_body_job, jobs, workers), strict=True):
             self.bodies[key] = body
 
     def keep_only(self, keys: set[tuple[str, str]]) -> None:
@@ -139,7 +139,7 @@ def build_snapshot(
             for n, (fmt, filename, ctype, _) in enumerate(FORMATS):
                 jobs.append((n, feed_meta(settings, feed, filename, updated, hubs), items))
                 keys.append(((feed.key, fmt), ctype, updated))
-        for (key, ctype, updated), body in zip(keys, pmap(_render_document_job, jobs, workers)):
+        for (key, ctype, updated), body in zip(keys, pmap(_render_document_job, jobs, workers), strict=True):
             documents[key] = make_document(body, ctype, updated)
     cache.keep_only({(index.posts[s].digest, index.posts[s].permalink) for f in index.feeds.values() for s in f.posts[:limit]})
     links = [_link(settings, feed) for feed in index.feed_list()]

@@ -1,0 +1,28 @@
+# Two commands: `make run` serves content/ on http://127.0.0.1:8000, `make test` runs the suite.
+# Each sets up its own virtualenv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/feedsvc serve --bind 127.0.0.1:8000
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check feedsvc tests bench
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,74 @@
+"""The change stream: what one reload changed, computed from two snapshots. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .index import FeedKey
+from .posts import Post
+from .snapshot import Snapshot
+
+PUBLISHED, UPDATED, REMOVED = "published", "updated", "removed"
+
+
+@dataclass(frozen=True, slots=True)
+class PostChange:
+    """A post that appeared (published, including scheduled posts whose time came),
+    changed (updated: content or metadata) or disappeared (removed), keyed by its entry id."""
+
+    action: str
+    uid: str
+    post: Post | None  # the new version; None when removed
+    previous: Post | None  # the old version; None when published
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentChange:
+    """A feed document whose bytes changed; an etag is None where the feed did not exist."""
+
+    key: FeedKey
+    fmt: str
+    path: str  # site path of the document, e.g. /tags/python/atom.xml
+    old_etag: str | None
+    new_etag: str | None
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    generation: int
+    posts: tuple[PostChange, ...]
+    documents: tuple[DocumentChange, ...]
+    snapshot: Snapshot  # the snapshot that is now published
+
+    def __bool__(self) -> bool:
+        return bool(self.posts or self.documents)
+
+
+def diff_snapshots(old: Snapshot, new: Snapshot) -> ChangeSet:
+    """Posts compared by entry id and content digest; documents by ETag."""
+    old_posts = {old.index.ids[s]: p for s, p in old.index.posts.items()}
+    new_posts = {new.index.ids[s]: p for s, p in new.index.posts.items()}
+    changes = []
+    for uid in sorted(new_posts.keys() | old_posts.keys()):
+        before, after = old_posts.get(uid), new_posts.get(uid)
+        if before is None:
+            changes.append(PostChange(PUBLISHED, uid, after, None))
+        elif after is None:
+            changes.append(PostChange(REMOVED, uid, None, before))
+        elif before.digest != after.digest or before.permalink != after.permalink:
+            changes.append(PostChange(UPDATED, uid, after, before))
+    docs = []
+    for key in sorted(new.documents.keys() | old.documents.keys(), key=lambda k: (k[0].kind, k[0].key, k[1])):
+        a, b = old.documents.get(key), new.documents.get(key)
+        if a is not None and b is not None and a.etag == b.etag:
+            continue
+        feed = (new.index.feeds.get(key[0]) or old.index.feeds[key[0]])
+        path = f"{feed.path}/{_filename(key[1])}"
+        docs.append(DocumentChange(key[0], key[1], path, a.etag if a else None, b.etag if b else None))
+    return ChangeSet(new.generation, tuple(changes), tuple(docs), new)
+
+
+def _filename(fmt: str) -> str:
+    from .render import FORMATS
+
+    return next(f[1] for f in FORMATS if f[0] == fmt)

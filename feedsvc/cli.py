@@ -1,0 +1,86 @@
+"""Command line: ``feedsvc serve``, ``feedsvc check``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import ConfigError
+
+
+@click.group()
+@click.version_option(__version__, prog_name="feedsvc")
+def main() -> None:
+    """feedsvc: feeds from a folder of Markdown posts."""
+    logging.basicConfig(level=os.environ.get("FEEDSVC_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--bind", "-b", default="127.0.0.1:8000", show_default=True, help="Address to listen on.")
+@click.option("--workers", "-w", default=2, show_default=True, help="Worker processes.")
+@click.option("--threads", default=4, show_default=True, help="Threads per worker (gthread).")
+@click.option("--content", type=click.Path(file_okay=False), help="Content folder (FEEDSVC_CONTENT_DIR).")
+def serve(bind: str, workers: int, threads: int, content: str | None) -> None:
+    """Serve the feeds with gunicorn (the app is built once, then workers fork)."""
+    if content:
+        os.environ["FEEDSVC_CONTENT_DIR"] = content
+    from .server import run_gunicorn
+
+    try:
+        run_gunicorn({"bind": bind, "workers": workers, "threads": threads})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.argument("folder", required=False, type=click.Path())
+def check(folder: str | None) -> None:
+    """Validate every post in FOLDER (default: the configured content folder).
+
+    Prints one line per problem (path: reason) and exits 1 if any post is bad.
+    """
+    from .config import load_settings
+    from .index import build_index
+    from .loader import ContentFolderError, ContentLoader
+    from .service import utcnow
+
+    logging.getLogger("feedsvc").setLevel(logging.ERROR)  # the report below says it all
+    try:
+        values = _env_values()
+        if folder:
+            values["CONTENT_DIR"] = folder
+        settings = load_settings(values)
+        result = ContentLoader(settings).load()
+    except (ConfigError, ContentFolderError) as exc:
+        raise click.ClickException(str(exc)) from None
+    index = build_index(result.posts.values(), settings, utcnow())
+    for path, reason in result.errors:
+        click.echo(f"{path}: {reason}")
+    for path, reason in index.warnings:
+        click.echo(f"{path}: warning: {reason}")
+    click.echo(
+        f"{len(result.posts) + len(result.errors)} files, {len(result.posts)} good, "
+        f"{len(result.errors)} bad, {len(index.warnings)} warnings, {len(index.feeds)} feeds",
+        err=True,
+    )
+    sys.exit(1 if result.errors else 0)
+
+
+def _env_values() -> dict[str, Any]:
+    """Settings from the TOML file and the environment, as create_app reads them."""
+    from flask import Config
+
+    from . import gather_config
+
+    config = Config(os.getcwd())
+    config.from_prefixed_env("FEEDSVC")
+    return gather_config(config, None)
+
+
+if __name__ == "__main__":
+    main()
