@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .config import PREFIX, SETTINGS, Settings, load_settings, raw_string_env, read_toml_config
+from .runtime import start_background
 from .service import FeedService
 
 __version__ = "0.1.0"
@@ -37,7 +38,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     values = gather_config(app.config, test_config)
     settings = load_settings(values)
     app.config.update({f.name.upper(): getattr(settings, f.name) for f in SETTINGS})
-    app.config.update({k: v for k, v in values.items() if k not in app.config})
+    names = {f.name.upper() for f in SETTINGS}
+    app.config.update({k.upper(): v for k, v in (test_config or {}).items() if k.upper() not in names})
     app.config["SETTINGS"] = settings
 
     service = FeedService(settings)
@@ -50,6 +52,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_error_handler(HTTPException, views.plain_error)
     app.register_error_handler(Exception, lambda exc: views.plain_error(_logged(exc)))
+
+    @app.before_request
+    def _start_background() -> None:
+        # Any WSGI server: the first request in a process starts its scheduler (after any
+        # fork). feedsvc serve starts it earlier, in gunicorn's post_worker_init.
+        if not app.testing:
+            start_background(app)
+
     return app
 
 

@@ -104,25 +104,40 @@ class ContentLoader:
     def root(self) -> str:
         return self.settings.content_dir
 
+    def plan(self, files: dict[str, tuple[str, StatKey]]) -> tuple[list[str], list[str]]:
+        """What a load of ``files`` would do: (new or changed paths, removed paths). Pure."""
+        todo = [rel for rel, (_path, key) in files.items() if (s := self.slots.get(rel)) is None or s.key != key]
+        gone = [rel for rel in self.slots if rel not in files]
+        return todo, gone
+
+    def published_count(self) -> int:
+        return sum(1 for s in self.slots.values() if s.post is not None)
+
+    def removed_posts(self, gone: list[str]) -> int:
+        return sum(1 for rel in gone if self.slots[rel].post is not None)
+
     def load(self, files: dict[str, tuple[str, StatKey]] | None = None, workers: int = 1) -> LoadResult:
         """Parse new and changed files, forget removed ones; ``files`` is a scan() result."""
         if files is None:
             files = scan(self.root)
-        todo = [(rel, path, key) for rel, (path, key) in files.items() if (s := self.slots.get(rel)) is None or s.key != key]
-        parsed = pmap(_parse, [(path, rel, self.settings) for rel, path, _ in todo], workers)
-        for (rel, _path, key), outcome in zip(todo, parsed, strict=True):
+        todo, gone = self.plan(files)
+        parsed = pmap(_parse, [(files[rel][0], rel, self.settings) for rel in todo], workers)
+        for rel, outcome in zip(todo, parsed, strict=True):
             old = self.slots.get(rel)
+            key = files[rel][1]
             if isinstance(outcome, Post):
                 self.slots[rel] = _Slot(key, outcome, None)
             else:
                 logger.warning("post skipped: %s: %s", rel, outcome)
                 self.slots[rel] = _Slot(key, old.post if old else None, outcome)
-        gone = [rel for rel in self.slots if rel not in files]
         for rel in gone:
             del self.slots[rel]
+        return self.result(reread=len(todo), removed=len(gone))
+
+    def result(self, reread: int = 0, removed: int = 0) -> LoadResult:
         posts = {rel: s.post for rel, s in self.slots.items() if s.post is not None}
         errors = tuple(sorted((rel, s.error) for rel, s in self.slots.items() if s.error))
-        return LoadResult(posts=posts, errors=errors, reread=len(todo), removed=len(gone))
+        return LoadResult(posts=posts, errors=errors, reread=reread, removed=removed)
 
 
 def _parse(job: tuple[str, str, Settings]) -> Post | str:

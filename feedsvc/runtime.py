@@ -1,34 +1,136 @@
-"""Process life cycle: start the background work of a serving process after the fork."""
+"""Process life cycle: each serving process runs its own scheduler, started after the fork.
+
+The reload job runs in every process (each holds its own snapshot); work that must happen
+once per cluster (notifications) is deduplicated in the shared store, not here.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
+from .service import FeedService, ReloadReport, utcnow
+
 logger = logging.getLogger(__name__)
+RELOAD_JOB, PUBLISH_JOB = "feedsvc.reload", "feedsvc.publish"
+WATCH_DEBOUNCE = 0.25  # seconds of quiet after a filesystem event before reloading
+
+_start_lock = threading.Lock()
 
 
-def start_background(app: Flask) -> None:
-    """Start this process's scheduler once (idempotent per process id)."""
-    state = app.extensions.get("feedsvc.runtime")
-    if state is not None and state.get("pid") == os.getpid():
-        return
-    app.extensions["feedsvc.runtime"] = {"pid": os.getpid()}
+class Background:
+    """One process's scheduler (and optional watcher) around a FeedService."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.service: FeedService = app.extensions["feedsvc"]
+        self.pid = os.getpid()
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.observer: Any = None
+        self._debounce: threading.Timer | None = None
+
+    def start(self) -> None:
+        interval = self.service.settings.reload_interval
+        self.scheduler.add_job(self._reload, "interval", seconds=interval, id=RELOAD_JOB, replace_existing=True)
+        self.service.on_reload(self._schedule_publication)
+        for register in self.app.extensions.get("feedsvc.jobs", []):
+            register(self.scheduler)
+        self.scheduler.start()
+        self._schedule_publication(None)
+        if self.service.settings.watch:
+            self._start_watch()
+        logger.info("scheduler started in pid %d: reload every %ss", self.pid, interval)
+
+    def stop(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+        if self._debounce is not None:
+            self._debounce.cancel()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def _reload(self) -> None:
+        try:
+            self.service.reload()
+        except Exception:  # the job must survive any bug: log it and keep serving the old snapshot
+            logger.exception("scheduled reload failed")
+
+    def _schedule_publication(self, _report: ReloadReport | None) -> None:
+        """Wake at the next publication time rather than the next interval."""
+        snapshot = self.service.snapshot
+        due: datetime | None = snapshot.index.next_publication if snapshot else None
+        if due is None or not self.scheduler.running:
+            return
+        run_at = max(due, utcnow()) + timedelta(milliseconds=5)
+        self.scheduler.add_job(self._reload, "date", run_date=run_at, id=PUBLISH_JOB, replace_existing=True)
+
+    def reload_soon(self) -> None:
+        """Debounced reload (filesystem events come in bursts: an editor's temp file and rename)."""
+        if self._debounce is not None:
+            self._debounce.cancel()
+        self._debounce = threading.Timer(WATCH_DEBOUNCE, self._reload)
+        self._debounce.daemon = True
+        self._debounce.start()
+
+    def _start_watch(self) -> None:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        background = self
+
+        class Handler(FileSystemEventHandler):  # type: ignore[misc]
+            def on_any_event(self, event: Any) -> None:
+                if event.event_type not in ("opened", "closed_no_write"):
+                    background.reload_soon()
+
+        try:
+            self.observer = Observer()
+            self.observer.daemon = True
+            self.observer.schedule(Handler(), self.service.settings.content_dir, recursive=True)
+            self.observer.start()
+        except OSError as exc:  # e.g. the folder is missing now: the interval still reloads
+            logger.warning("FEEDSVC_WATCH: cannot watch %s: %s", self.service.settings.content_dir, exc)
+            self.observer = None
+
+
+def start_background(app: Flask) -> Background:
+    """Start this process's scheduler once (idempotent per process id: a forked child
+    inherits the parent's object but none of its threads)."""
+    current = app.extensions.get("feedsvc.runtime")
+    if isinstance(current, Background) and current.pid == os.getpid():
+        return current  # the per-request fast path: no lock
+    with _start_lock:
+        current = app.extensions.get("feedsvc.runtime")
+        if isinstance(current, Background) and current.pid == os.getpid():
+            return current
+        background = Background(app)
+        app.extensions["feedsvc.runtime"] = background
+        background.start()
+        return background
 
 
 def stop_background(app: Flask) -> None:
-    app.extensions.pop("feedsvc.runtime", None)
+    current = app.extensions.pop("feedsvc.runtime", None)
+    if isinstance(current, Background) and current.pid == os.getpid():
+        current.stop()
 
 
 def gunicorn_hooks() -> dict[str, Callable[..., Any]]:
     """post_worker_init starts the worker's scheduler; worker_exit stops it."""
 
     def post_worker_init(worker: Any) -> None:
-        start_background(worker.wsgi)
+        if isinstance(worker.wsgi, Flask):
+            start_background(worker.wsgi)
 
     def worker_exit(server: Any, worker: Any) -> None:
         wsgi = getattr(worker, "wsgi", None)

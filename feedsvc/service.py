@@ -25,11 +25,18 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class ReloadReport:
+    """What one reload did; ``changed`` counts what the change stream carried."""
+
     generation: int
     seconds: float
     reread: int
-    removed: int
+    removed_files: int
     errors: int
+    changed: dict[str, int]
+    applied: bool  # False when nothing changed, or the safety guard kept the old snapshot
+
+
+NO_CHANGES = {"published": 0, "updated": 0, "removed": 0, "documents": 0}
 
 
 class FeedService:
@@ -44,13 +51,20 @@ class FeedService:
         self.degraded: str | None = None  # why the last reload kept the old snapshot
         self.last_reload: datetime | None = None
         self.reload_seconds: float | None = None
+        self.last_report: ReloadReport | None = None
+        self._pending_removal: frozenset[str] | None = None
         self._reload_lock = threading.Lock()
         self._subscribers: list[Callable[[ChangeSet], None]] = []
+        self._reload_listeners: list[Callable[[ReloadReport], None]] = []
 
     def subscribe(self, callback: Callable[[ChangeSet], None]) -> None:
         """Call ``callback(changes)`` after every reload that changed something (never for a
         process's first load). It runs in the reloading thread: it must not block on I/O."""
         self._subscribers.append(callback)
+
+    def on_reload(self, callback: Callable[[ReloadReport], None]) -> None:
+        """Call ``callback(report)`` after every reload (the scheduler uses it)."""
+        self._reload_listeners.append(callback)
 
     def _emit(self, changes: ChangeSet) -> None:
         for callback in list(self._subscribers):
@@ -59,47 +73,87 @@ class FeedService:
             except Exception:  # one subscriber's bug must not stop the others or the reload
                 logger.exception("change subscriber %r failed", callback)
 
-    def reload(self) -> ReloadReport | None:
-        """Rescan and publish a new snapshot; None when the folder could not be read."""
+    def reload(self) -> ReloadReport:
+        """Rescan; parse what changed; build aside; publish by one reference assignment."""
         with self._reload_lock:
             started = time.perf_counter()
-            try:
-                files = scan(self.settings.content_dir)
-            except ContentFolderError as exc:
-                return self._degrade(str(exc))
-            # only a process's first build forks helpers: no thread may exist yet then
-            workers = self._first_build_workers() if self.snapshot is None else 1
-            result = self.loader.load(files, workers)
-            now = utcnow()
-            index = build_index(result.posts.values(), self.settings, now)
-            snapshot = build_snapshot(
-                index, self.settings, self.cache, self.snapshot, result.errors, now, self.hubs, workers
-            )
-            previous, self.snapshot = self.snapshot, snapshot  # the swap: one reference assignment
+            report = self._reload(started)
+            self.last_report = report
+            self.last_reload = utcnow()
+            self.reload_seconds = report.seconds
+        for listener in list(self._reload_listeners):
+            listener(report)
+        return report
+
+    def _reload(self, started: float) -> ReloadReport:
+        try:
+            files = scan(self.settings.content_dir)
+        except ContentFolderError as exc:
+            return self._keep(started, str(exc))
+        todo, gone = self.loader.plan(files)
+        now = utcnow()
+        if self.snapshot is not None and not todo and not gone and not self._publication_due(now):
             self.degraded = None
-            self.last_reload = now
-            self.reload_seconds = time.perf_counter() - started
-            logger.info(
-                "reload %d: %d posts, %d re-read, %d removed, %d errors in %.3fs",
-                snapshot.generation, len(index.posts), result.reread, result.removed,
-                len(result.errors), self.reload_seconds,
-            )
-            if previous is not None:
-                changes = diff_snapshots(previous, snapshot)
-                if changes:
-                    self._emit(changes)
-            return ReloadReport(snapshot.generation, self.reload_seconds, result.reread, result.removed, len(result.errors))
+            return self._report(started, 0, 0, NO_CHANGES, applied=False)
+        refusal = self._removal_guard(gone)
+        if refusal:
+            return self._keep(started, refusal)
+        # only a process's first build forks helpers: no thread may exist yet then
+        workers = (self.settings.build_workers or default_workers()) if self.snapshot is None else 1
+        result = self.loader.load(files, workers)
+        index = build_index(result.posts.values(), self.settings, now)
+        snapshot = build_snapshot(index, self.settings, self.cache, self.snapshot, result.errors, now, self.hubs, workers)
+        previous, self.snapshot = self.snapshot, snapshot  # the swap: one reference assignment
+        self.degraded = None
+        changed = NO_CHANGES
+        if previous is not None:
+            changes = diff_snapshots(previous, snapshot)
+            changed = _counts(changes)
+            if changes:
+                self._emit(changes)
+        report = self._report(started, result.reread, result.removed, changed, applied=True)
+        logger.info(
+            "reload %d: %d posts, %d files re-read, %d removed, %d errors, changes %s in %.3fs",
+            snapshot.generation, len(index.posts), result.reread, result.removed, len(result.errors),
+            changed, report.seconds,
+        )
+        return report
 
-    def _first_build_workers(self) -> int:
-        return self.settings.build_workers or default_workers()
+    def _publication_due(self, now: datetime) -> bool:
+        due = self.snapshot.index.next_publication if self.snapshot else None
+        return due is not None and due <= now
 
-    def _degrade(self, reason: str) -> None:
+    def _removal_guard(self, gone: list[str]) -> str | None:
+        """Refuse a rescan that removes too many posts at once, unless the next scan agrees."""
+        removed = self.loader.removed_posts(gone)
+        total = self.loader.published_count()
+        if not total or removed / total <= self.settings.max_removal_ratio:
+            self._pending_removal = None
+            return None
+        seen = frozenset(gone)
+        if self._pending_removal == seen:
+            logger.warning("applying the removal of %d of %d posts, seen in two scans", removed, total)
+            self._pending_removal = None
+            return None
+        self._pending_removal = seen
+        return (
+            f"a rescan would remove {removed} of {total} posts (over FEEDSVC_MAX_REMOVAL_RATIO="
+            f"{self.settings.max_removal_ratio}); it applies if the next scan sees the same"
+        )
+
+    def _keep(self, started: float, reason: str) -> ReloadReport:
+        """Keep serving the previous snapshot and say why (/healthz status: degraded)."""
         logger.error("reload skipped, serving the previous state: %s", reason)
         self.degraded = reason
         if self.snapshot is None:  # nothing to keep: serve an empty site rather than fail
             index = build_index((), self.settings, utcnow())
             self.snapshot = build_snapshot(index, self.settings, self.cache, None, (), utcnow(), self.hubs)
-        return None
+        return self._report(started, 0, 0, NO_CHANGES, applied=False)
+
+    def _report(self, started: float, reread: int, removed: int, changed: dict[str, int], applied: bool) -> ReloadReport:
+        generation = self.snapshot.generation if self.snapshot else 0
+        errors = len(self.snapshot.errors) if self.snapshot else 0
+        return ReloadReport(generation, time.perf_counter() - started, reread, removed, errors, dict(changed), applied)
 
     def current(self) -> Snapshot:
         snapshot = self.snapshot
@@ -108,3 +162,11 @@ class FeedService:
             snapshot = self.snapshot
         assert snapshot is not None
         return snapshot
+
+
+def _counts(changes: ChangeSet) -> dict[str, int]:
+    counts = dict.fromkeys(("published", "updated", "removed"), 0)
+    for change in changes.posts:
+        counts[change.action] += 1
+    counts["documents"] = len(changes.documents)
+    return counts

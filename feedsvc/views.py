@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed, Unauthorized
 from werkzeug.http import parse_etags
 from werkzeug.routing import PathConverter
 
@@ -118,6 +120,7 @@ def healthz() -> Response:
         "generation": snapshot.generation,
         "last_reload": svc.last_reload.isoformat() if svc.last_reload else None,
         "reload_seconds": round(svc.reload_seconds, 4) if svc.reload_seconds is not None else None,
+        "changed": svc.last_report.changed if svc.last_report else None,
     }
     if svc.degraded:
         body["reason"] = svc.degraded
@@ -126,10 +129,40 @@ def healthz() -> Response:
     return response
 
 
+def require_admin() -> None:
+    """Bearer token check (RFC 6750 2.1), constant-time; without a token the route does not exist."""
+    token = service().settings.admin_token
+    if not token:
+        raise NotFound()
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise Unauthorized("A valid bearer token is required.", www_authenticate=WWWAuthenticate("Bearer", {"realm": "feedsvc"}))
+
+
+@bp.post("/-/reload")
+def admin_reload() -> Response:
+    """Reload this process now (e.g. from a deploy hook); other processes follow on their schedule."""
+    require_admin()
+    report = service().reload()
+    body = {
+        "generation": report.generation,
+        "applied": report.applied,
+        "seconds": round(report.seconds, 4),
+        "reread": report.reread,
+        "changed": report.changed,
+        "status": "degraded" if service().degraded else "ok",
+    }
+    return Response(json.dumps(body) + "\n", content_type="application/json", headers={"Cache-Control": "no-store"})
+
+
 def plain_error(exc: HTTPException) -> Response:
-    """Every HTTP error is a short plain-text message: no HTML, no stack trace."""
-    message = exc.description if exc.code and exc.code < 500 else "Internal server error."
-    response = Response(f"{exc.code} {exc.name}: {message}\n", status=exc.code or 500, content_type="text/plain; charset=utf-8")
-    if exc.code == 405:
-        response.headers["Allow"] = ", ".join(exc.valid_methods or ())  # type: ignore[attr-defined]
+    """Every HTTP error is a short plain-text message: no HTML, no stack trace. Headers the
+    error carries (Allow on 405, WWW-Authenticate on 401) are kept."""
+    code = exc.code or 500
+    message = exc.description if code < 500 else "Internal server error."
+    response = exc.get_response()
+    response.set_data(f"{code} {exc.name}: {message}\n")
+    response.content_type = "text/plain; charset=utf-8"
+    response.headers["Cache-Control"] = "no-store"
     return response
