@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from html import escape as html_escape
 from urllib.parse import urljoin
 
 import cmarkgfm
@@ -83,7 +84,7 @@ def render_body(markdown: str, base_url: str, summary_text: str) -> RenderedBody
     if len(parts) == 2 and parts[0].strip():
         summary = sanitize(parts[0], base_url)
     elif summary_text:
-        summary = nh3.clean_text(summary_text)
+        summary = html_escape(summary_text, quote=False)  # nh3.clean_text writes spaces as &#32;
     else:
         first = _FIRST_PARAGRAPH.search(content)
         summary = first.group(0) if first else ""

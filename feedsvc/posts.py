@@ -17,7 +17,7 @@ from frontmatter.default_handlers import BaseHandler
 
 from .config import Settings
 from .dates import parse_date
-from .textutil import clean_line, url_segment
+from .textutil import clean_line, url_segment, xml_safe
 
 # Keys whose scalars are names or text: YAML's number/bool/date typing is undone for them,
 # so ``title: 2022`` is "2022" and ``tags: [no, 1.10]`` is ["no", "1.10"] as written.
@@ -123,6 +123,9 @@ def parse_post(data: bytes, rel: str, settings: Settings) -> Post:
     except UnicodeDecodeError as exc:
         raise PostError(rel, f"not UTF-8 (invalid byte at offset {exc.start})") from None
     text = _MORE_LINE.sub("\n", text)  # CRLF and CR-only line endings
+    # Characters XML 1.0 forbids (a vertical tab pasted into a title) can never reach a feed,
+    # and PyYAML rejects them outright: drop them before parsing rather than refuse the post.
+    text = xml_safe(text)
     meta, body = _split(text, rel)
     meta = _bounded_copy(meta, rel)
     return _build(meta, body, rel, hashlib.sha256(data).hexdigest(), settings)
@@ -160,7 +163,9 @@ def _split(text: str, rel: str) -> tuple[dict[str, Any], str]:
 def _yaml_reason(exc: yaml.YAMLError) -> str:
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     mark = getattr(exc, "problem_mark", None)
-    where = f" at line {mark.line + 2}" if mark is not None else ""  # +1 zero-based, +1 for ---
+    # the handler's split leaves the rest of the opening --- line as the text's line 0, so the
+    # zero-based mark line is already the file's one-based line
+    where = f" at line {mark.line + 1}" if mark is not None else ""
     return f"{problem}{where}"
 
 

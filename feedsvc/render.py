@@ -6,6 +6,7 @@ render under RENDER_LOCK (the snapshot builder does), never from request threads
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import nh3
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
@@ -147,7 +149,7 @@ def json_item(item: Item) -> dict[str, Any]:
         "content_html": item.body.content or item.body.summary or post.title,
     }
     if item.body.summary:
-        out["summary"] = item.body.summary
+        out["summary"] = plain_text(item.body.summary)  # JSON Feed 1.1: summary is plain text
     out["date_published"] = _rfc3339(post.published)
     out["date_modified"] = _rfc3339(post.updated)
     if post.author:
@@ -157,6 +159,11 @@ def json_item(item: Item) -> dict[str, Any]:
         out["tags"] = names
     out["_feedsvc"] = {"categories": list(post.categories), "tags": list(post.tags)}
     return out
+
+
+def plain_text(fragment: str) -> str:
+    """The text of a sanitized HTML fragment, on one line."""
+    return " ".join(html.unescape(nh3.clean(fragment, tags=set())).split())
 
 
 Renderer = Callable[[FeedMeta, Sequence[Item]], bytes]
