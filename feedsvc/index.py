@@ -8,6 +8,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from operator import attrgetter
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from .config import Settings
@@ -18,8 +21,9 @@ SITE, CATEGORY, TAG = "site", "category", "tag"
 KIND_PREFIX = {SITE: "", CATEGORY: "/categories", TAG: "/tags"}
 
 
-@dataclass(frozen=True, slots=True)
-class FeedKey:
+class FeedKey(NamedTuple):
+    """A feed's identity; a tuple, so hashing it (often, while indexing) runs in C."""
+
     kind: str  # SITE, CATEGORY or TAG
     key: str  # name_key(name); "" for the site
 
@@ -60,10 +64,6 @@ class Index:
         return sorted(self.feeds.values(), key=lambda f: (order[f.key.kind], f.key.key, f.name))
 
 
-def _sort_key(post: Post) -> tuple[float, str]:
-    return (-post.published.timestamp(), post.source)
-
-
 def category_names(categories: Iterable[str], hierarchy: bool) -> list[str]:
     """Each category is its own feed; with hierarchy, [a, b] gives a and a/b (Hexo)."""
     if not hierarchy:
@@ -82,7 +82,8 @@ def build_index(posts: Iterable[Post], settings: Settings, now: datetime) -> Ind
         if post.draft:
             continue
         (future if post.published > now else visible).append(post)
-    visible.sort(key=_sort_key)
+    visible.sort(key=attrgetter("source"))  # two stable sorts: newest first, ties by path
+    visible.sort(key=attrgetter("published"), reverse=True)
     ids, warnings = _unique_ids(visible, settings)
     return Index(
         posts={p.source: p for p in visible},
@@ -109,7 +110,7 @@ def _unique_ids(visible: list[Post], settings: Settings) -> tuple[dict[str, str]
     owner: dict[str, str] = {}
     link_owner: dict[str, str] = {}
     warnings = []
-    for post in sorted(visible, key=lambda p: (p.published, p.source)):
+    for post in sorted(visible, key=attrgetter("published", "source")):
         src = post.source
         base = entry_id(post.declared_id, post.permalink, settings.site_url)
         uid = base
@@ -127,23 +128,27 @@ def _unique_ids(visible: list[Post], settings: Settings) -> tuple[dict[str, str]
     return ids, warnings
 
 
+@lru_cache(maxsize=32768)
+def _feed_names(categories: tuple[str, ...], tags: tuple[str, ...], hierarchy: bool) -> tuple[tuple[FeedKey, str], ...]:
+    """The (feed key, spelling) pairs a post belongs to, once each; cached, as posts share them."""
+    named = [(CATEGORY, n) for n in category_names(categories, hierarchy)] + [(TAG, n) for n in tags]
+    out: dict[FeedKey, str] = {}
+    for kind, name in named:
+        key = FeedKey(kind, name_key(name))
+        if key.key and key not in out:
+            out[key] = name
+    return tuple(out.items())
+
+
 def _feeds(visible: list[Post], settings: Settings) -> dict[FeedKey, Feed]:
+    site = FeedKey(SITE, "")
     members: dict[FeedKey, list[str]] = defaultdict(list)
     spellings: dict[FeedKey, Counter[str]] = defaultdict(Counter)
-    site = FeedKey(SITE, "")
-    members[site] = []
+    members[site] = [post.source for post in visible]
+    hierarchy = settings.category_hierarchy
     for post in visible:
-        src = post.source
-        members[site].append(src)
-        named = [(CATEGORY, n) for n in category_names(post.categories, settings.category_hierarchy)]
-        named += [(TAG, n) for n in post.tags]
-        seen = set()
-        for kind, name in named:
-            key = FeedKey(kind, name_key(name))
-            if not key.key or key in seen:
-                continue
-            seen.add(key)
-            members[key].append(src)
+        for key, name in _feed_names(post.categories, post.tags, hierarchy):
+            members[key].append(post.source)
             spellings[key][name] += 1
     feeds = {}
     for key, sources in members.items():

@@ -116,11 +116,15 @@ class ContentLoader:
     def removed_posts(self, gone: list[str]) -> int:
         return sum(1 for rel in gone if self.slots[rel].post is not None)
 
-    def load(self, files: dict[str, tuple[str, StatKey]] | None = None, workers: int = 1) -> LoadResult:
-        """Parse new and changed files, forget removed ones; ``files`` is a scan() result."""
+    def load(
+        self, files: dict[str, tuple[str, StatKey]] | None = None, workers: int = 1,
+        plan: tuple[list[str], list[str]] | None = None,
+    ) -> LoadResult:
+        """Parse new and changed files, forget removed ones; ``files`` is a scan() result
+        and ``plan`` its plan(), when the caller has them already."""
         if files is None:
             files = scan(self.root)
-        todo, gone = self.plan(files)
+        todo, gone = plan or self.plan(files)
         parsed = pmap(_parse, [(files[rel][0], rel, self.settings) for rel in todo], workers)
         for rel, outcome in zip(todo, parsed, strict=True):
             old = self.slots.get(rel)

@@ -100,7 +100,7 @@ class FeedService:
             return self._keep(started, refusal)
         # only a process's first build forks helpers: no thread may exist yet then
         workers = (self.settings.build_workers or default_workers()) if self.snapshot is None else 1
-        result = self.loader.load(files, workers)
+        result = self.loader.load(files, workers, (todo, gone))
         index = build_index(result.posts.values(), self.settings, now)
         snapshot = build_snapshot(index, self.settings, self.cache, self.snapshot, result.errors, now, self.hubs, workers)
         previous, self.snapshot = self.snapshot, snapshot  # the swap: one reference assignment

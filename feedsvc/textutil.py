@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from urllib.parse import quote
 
 # XML 1.0 section 2.2 Char production: everything outside it makes lxml raise.
@@ -20,6 +21,7 @@ def clean_line(text: str) -> str:
     return " ".join(xml_safe(text).split())
 
 
+@lru_cache(maxsize=65536)
 def name_key(name: str) -> str:
     """The matching key of a tag or category: NFKC + casefold (UAX #31 NFKC_Casefold, approx.)."""
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold()).strip()

@@ -162,10 +162,11 @@ class GunicornServer:
     parallel and consecutive instances never collide on ~/.gunicorn/gunicorn.ctl)."""
 
     def __init__(self, content_dir: Path, log_dir: Path, env: Mapping[str, str] | None = None,
-                 workers: int = 1, threads: int = 4, site_url: str = SITE_URL) -> None:
+                 workers: int = 1, threads: int = 4, site_url: str = SITE_URL, args: tuple[str, ...] = ()) -> None:
         self.content_dir = content_dir
         self.log_path = log_dir / f"gunicorn-{id(self)}.log"
         self.workers, self.threads = workers, threads
+        self.args = args  # extra gunicorn options, e.g. ("--preload",)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
         self.env.update({
             "FEEDSVC_CONTENT_DIR": str(content_dir),
@@ -196,7 +197,7 @@ class GunicornServer:
         cmd = [
             sys.executable, "-m", "gunicorn", "-k", "gthread", "--workers", str(self.workers),
             "--threads", str(self.threads), "--bind", f"127.0.0.1:{self.port}", "--no-control-socket",
-            "--chdir", str(ROOT), "--graceful-timeout", "5", "--log-level", "info", "wsgi:app",
+            "--chdir", str(ROOT), "--graceful-timeout", "5", "--log-level", "info", *self.args, "wsgi:app",
         ]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
