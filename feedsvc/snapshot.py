@@ -6,6 +6,7 @@ is already published, so a request sees either the old state or the new one.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -44,25 +45,29 @@ class Snapshot:
 class RenderCache:
     """Rendered post bodies by (content digest, permalink), reused across builds."""
 
-    bodies: dict[tuple[str, str], RenderedBody] = field(default_factory=dict)
+    bodies: dict[tuple[str, str], tuple[bytes, bytes]] = field(default_factory=dict)  # zlib'd HTML
 
     def body(self, post: Post) -> RenderedBody:
-        return self.bodies[(post.digest, post.permalink)]
+        content, summary = self.bodies[(post.digest, post.permalink)]
+        return RenderedBody(zlib.decompress(content).decode(), zlib.decompress(summary).decode())
 
     def fill(self, posts: list[Post], workers: int) -> None:
         """Render the bodies of ``posts`` not cached yet."""
         todo = {(p.digest, p.permalink): p for p in posts if (p.digest, p.permalink) not in self.bodies}
-        jobs = [(p.body, p.permalink, p.summary) for p in todo.values()]
-        for key, body in zip(todo, pmap(_render_body_job, jobs, workers), strict=True):
-            self.bodies[key] = body
+        jobs = [(p.packed_body, p.permalink, p.summary) for p in todo.values()]
+        for key, packed in zip(todo, pmap(_render_body_job, jobs, workers), strict=True):
+            self.bodies[key] = packed
 
     def keep_only(self, keys: set[tuple[str, str]]) -> None:
         for key in [k for k in self.bodies if k not in keys]:
             del self.bodies[key]
 
 
-def _render_body_job(job: tuple[str, str, str]) -> RenderedBody:
-    return render_body(*job)
+def _render_body_job(job: tuple[bytes, str, str]) -> tuple[bytes, bytes]:
+    packed, permalink, summary = job
+    markdown = zlib.decompress(packed).decode() if packed else ""
+    body = render_body(markdown, permalink, summary)
+    return zlib.compress(body.content.encode(), 1), zlib.compress(body.summary.encode(), 1)
 
 
 def _render_document_job(job: tuple[int, FeedMeta, list[Item]]) -> bytes:
@@ -98,7 +103,7 @@ def _items(index: Index, feed: Feed, settings: Settings, cache: RenderCache) -> 
         post = index.posts[source]
         cats = tuple((n, settings.url("/categories/")) for n in post.categories)
         cats += tuple((n, settings.url("/tags/")) for n in post.tags)
-        light = replace(post, body="")  # the Markdown is rendered already; keep pickles small
+        light = replace(post, packed_body=b"")  # the Markdown is rendered already; keep pickles small
         items.append(Item(post=light, uid=index.ids[source], body=cache.body(post), categories=cats))
     return items
 
