@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import frontmatter
 import yaml
@@ -233,7 +234,7 @@ def _build(meta: dict[str, Any], body: str, rel: str, digest: str, settings: Set
         raise PostError(rel, str(exc)) from None
     updated = max(updated, published)
     slug = _text(meta, "slug", rel) or _text(meta, "urlname", rel) or _default_slug(rel)
-    link = _text(meta, "link", rel)
+    link = _explicit_link(_text(meta, "link", rel), rel, settings)
     draft = meta.get("draft", False)
     if not isinstance(draft, bool):
         raise PostError(rel, "draft must be true or false")
@@ -254,6 +255,20 @@ def _build(meta: dict[str, Any], body: str, rel: str, digest: str, settings: Set
         digest=digest,
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
     )
+
+
+def _explicit_link(link: str, rel: str, settings: Settings) -> str:
+    """A ``link`` permalink: absolute http(s), or a path resolved against the site URL."""
+    if not link:
+        return ""
+    try:
+        absolute = urljoin(settings.site_url + "/", link)
+        parts = urlsplit(absolute)
+    except ValueError:
+        raise PostError(rel, f"link is not a valid URL: {link[:80]!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in absolute:
+        raise PostError(rel, f"link must be an http(s) URL or a path, got {link[:80]!r}")
+    return absolute
 
 
 def _default_slug(rel: str) -> str:
