@@ -25,6 +25,9 @@ class NameConverter(PathConverter):
     """A tag or category name: any text, '/' included (it arrives percent-decoded)."""
 
     regex = ".+?"
+    # werkzeug marks a converter whose regex has no "/" as matching one path part only:
+    # without this, a name with "/" ("C/C++") never reaches the view
+    part_isolating = False
 
 
 def service() -> FeedService:

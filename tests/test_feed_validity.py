@@ -1,0 +1,333 @@
+"""Every feed of a generated corpus (site, each category, each tag; RSS, Atom, JSON Feed) is
+valid: the Atom RELAX NG grammar (RFC 4287 Appendix B), the JSON Feed 1.1 schema with format
+checking, feedparser without bozo, lxml without recovery, and the W3C Feed Validation Service's
+rules that can be checked offline (listed per check below)."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import feedparser
+import gen_corpus
+import jsonschema
+import pytest
+from conftest import EDGE_CONTENT, SITE_URL
+from flask import Flask
+from lxml import etree
+
+from feedsvc import create_app
+
+SCHEMAS = Path(__file__).parent / "schemas"
+ATOM = "{http://www.w3.org/2005/Atom}"
+CONTENT_NS = "{http://purl.org/rss/1.0/modules/content/}"
+DC = "{http://purl.org/dc/elements/1.1/}"
+RELAXNG = etree.RelaxNG(etree.parse(str(SCHEMAS / "atom.rng")))
+JSON_SCHEMA = json.loads((SCHEMAS / "jsonfeed-1.1.schema.json").read_text())
+JSON_VALIDATOR = jsonschema.Draft7Validator(JSON_SCHEMA, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+# RFC 822 section 5 as RSS 2.0 uses it (4-digit years), with a numeric zone or GMT
+RFC822 = re.compile(
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
+    r"\d{2}:\d{2}:\d{2} ([+-]\d{4}|GMT|UT)$"
+)
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+LIMIT = 20
+
+
+@dataclass
+class Doc:
+    kind: str
+    name: str
+    fmt: str
+    url: str  # absolute, under SITE_URL
+    body: bytes
+    content_type: str
+    posts: int  # how many posts the feed has in all
+
+
+def site_path(url: str) -> str:
+    assert url.startswith(SITE_URL + "/"), url
+    return url[len(SITE_URL):]
+
+
+@pytest.fixture(scope="module")
+def corpus_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    """70 generated posts (tests/gen_corpus.py, the project's generator) plus every edge case."""
+    root = tmp_path_factory.mktemp("corpus")
+    shutil.copytree(EDGE_CONTENT, root / "edge", symlinks=True)
+    gen_corpus.main([str(root / "generated"), "70", "--seed", "11", "--start-year", "2020", "--end-year", "2024"])
+    return create_app({"CONTENT_DIR": str(root), "SITE_URL": SITE_URL, "TITLE": "Corpus <&> \"site\"",
+                       "BUILD_WORKERS": 1, "LANGUAGE": "zh-CN", "TESTING": True})
+
+
+@pytest.fixture(scope="module")
+def docs(corpus_app: Flask) -> list[Doc]:
+    client = corpus_app.test_client()
+    snapshot = corpus_app.extensions["feedsvc"].current()
+    out = []
+    for feed in snapshot.index.feed_list():
+        for fmt, filename in (("rss", "rss.xml"), ("atom", "atom.xml"), ("json", "feed.json")):
+            url = f"{SITE_URL}{feed.path}/{filename}"
+            resp = client.get(site_path(url))
+            assert resp.status_code == 200, (url, resp.data[:200])
+            out.append(Doc(feed.key.kind, feed.name, fmt, url, resp.data, resp.content_type, len(feed.posts)))
+    return out
+
+
+def of(docs: list[Doc], fmt: str) -> Iterator[Doc]:
+    return (d for d in docs if d.fmt == fmt)
+
+
+def test_corpus_has_every_kind_of_feed(docs: list[Doc]) -> None:
+    kinds = {d.kind for d in docs}
+    assert kinds == {"site", "category", "tag"}
+    names = {d.name.casefold() for d in docs}
+    for hostile in ("a/b", "what?", "c#", "with space", "<script>x</script>", "..", "南开大学", "100%", "C/C++"):
+        assert hostile.casefold() in names
+    assert len(docs) > 150
+
+
+# ---------------------------------------------------------------- every format
+
+
+def test_every_xml_document_parses_with_feedparser_without_bozo(docs: list[Doc]) -> None:
+    """feedparser 6 reads RSS and Atom (not JSON Feed: that is parsed with json + the schema)."""
+    for doc in docs:
+        if doc.fmt == "json":
+            continue
+        parsed = feedparser.parse(doc.body, response_headers={"content-type": doc.content_type})
+        assert not parsed.bozo, (doc.url, parsed.get("bozo_exception"))
+        assert parsed.entries, doc.url
+        assert len(parsed.entries) == min(doc.posts, LIMIT)
+        assert parsed.feed.title
+        for entry in parsed.entries:
+            assert entry.title and entry.link and entry.id, doc.url
+
+
+def test_content_types(docs: list[Doc]) -> None:
+    expected = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8",
+                "json": "application/feed+json; charset=utf-8"}
+    for doc in docs:
+        assert doc.content_type == expected[doc.fmt]
+
+
+# ---------------------------------------------------------------- Atom
+
+
+def xml(doc: Doc) -> etree._Element:
+    parser = etree.XMLParser(recover=False, resolve_entities=False, no_network=True)
+    assert doc.body.startswith(b"<?xml version='1.0' encoding='UTF-8'?>") or doc.body.startswith(
+        b'<?xml version="1.0" encoding="UTF-8"?>'), doc.body[:60]
+    return etree.fromstring(doc.body, parser)
+
+
+def test_atom_is_valid_against_the_rfc4287_grammar(docs: list[Doc]) -> None:
+    for doc in of(docs, "atom"):
+        root = xml(doc)
+        assert RELAXNG.validate(etree.ElementTree(root)), (doc.url, RELAXNG.error_log.last_error)
+
+
+def test_atom_rules_beyond_the_grammar(docs: list[Doc]) -> None:
+    """RFC 4287 4.1.1 (author, id, title, updated; self link: W3C "Missing atom:link with
+    rel=self"), 4.1.2 (entry id, title, updated; one alternate link per type), 3.3 (dates with
+    a zone), unique entry ids (W3C "duplicate entry id")."""
+    for doc in of(docs, "atom"):
+        root = xml(doc)
+        assert root.tag == f"{ATOM}feed"
+        assert root.findtext(f"{ATOM}id") == doc.url.rsplit("/", 1)[0] + "/"  # the feed's folder URL
+        assert root.findtext(f"{ATOM}title")
+        assert root.find(f"{ATOM}author/{ATOM}name").text
+        selfs = [ln.get("href") for ln in root.findall(f"{ATOM}link") if ln.get("rel") == "self"]
+        assert selfs == [doc.url]
+        entries = root.findall(f"{ATOM}entry")
+        ids = [e.findtext(f"{ATOM}id") for e in entries]
+        assert len(ids) == len(set(ids)), doc.url
+        dates = []
+        for entry in entries:
+            for tag in ("updated", "published"):
+                assert RFC3339.match(entry.findtext(f"{ATOM}{tag}")), doc.url
+            dates.append(entry.findtext(f"{ATOM}updated"))
+            alternates = [ln for ln in entry.findall(f"{ATOM}link") if ln.get("rel", "alternate") == "alternate"]
+            assert len(alternates) == 1 and urlsplit(alternates[0].get("href")).scheme in ("http", "https")
+            assert urlsplit(entry.findtext(f"{ATOM}id")).scheme, "an IRI (RFC 4287 4.2.6)"
+            assert entry.find(f"{ATOM}content").get("type") == "html"
+        assert RFC3339.match(root.findtext(f"{ATOM}updated"))
+        newest = max(datetime.fromisoformat(d) for d in dates)
+        assert datetime.fromisoformat(root.findtext(f"{ATOM}updated")) == newest
+
+
+# ---------------------------------------------------------------- RSS
+
+
+def rfc822(text: str | None) -> datetime:
+    assert text and RFC822.match(text), text
+    return email.utils.parsedate_to_datetime(text)
+
+
+def test_rss_rules(docs: list[Doc]) -> None:
+    """RSS 2.0 spec and the W3C validator: required channel title/link/description; guid
+    isPermaLink only for a URL that is the item's link; RFC 822 dates; <author> only with an
+    e-mail (names go to dc:creator); atom:link rel=self equal to the document's URL; items
+    have a title or description; content:encoded."""
+    for doc in of(docs, "rss"):
+        root = xml(doc)
+        assert root.tag == "rss" and root.get("version") == "2.0"
+        channels = root.findall("channel")
+        assert len(channels) == 1
+        ch = channels[0]
+        for tag in ("title", "link", "description"):
+            assert len(ch.findall(tag)) == 1 and ch.findtext(tag), (doc.url, tag)
+        assert urlsplit(ch.findtext("link")).scheme == "https"
+        assert ch.findtext("language") == "zh-CN"
+        selfs = [ln.get("href") for ln in ch.findall(f"{ATOM}link") if ln.get("rel") == "self"]
+        assert selfs == [doc.url]
+        assert all(ln.get("type") in (None, "application/rss+xml") for ln in ch.findall(f"{ATOM}link")
+                   if ln.get("rel") == "self")
+        items = ch.findall("item")
+        dates = [_check_rss_item(doc, item) for item in items]
+        assert dates == sorted(dates, reverse=True), "newest first"
+        assert rfc822(ch.findtext("lastBuildDate")) >= dates[0]
+
+
+def _check_rss_item(doc: Doc, item: etree._Element) -> datetime:
+    assert item.findtext("title"), doc.url
+    link = item.findtext("link")
+    assert urlsplit(link).scheme in ("http", "https")
+    guid = item.find("guid")
+    assert guid is not None and guid.text
+    is_permalink = guid.get("isPermaLink", "true") == "true"
+    if is_permalink:
+        assert guid.text == link, (doc.url, guid.text, link)
+    else:
+        assert guid.get("isPermaLink") == "false"
+    for author in item.findall("author"):
+        assert re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+( \(.*\))?$", author.text or ""), "RSS author must be an e-mail"
+    assert item.find(f"{CONTENT_NS}encoded") is not None
+    assert item.findtext("description")
+    return rfc822(item.findtext("pubDate"))
+
+
+def test_rss_guids_are_unique_per_feed(docs: list[Doc]) -> None:
+    for doc in of(docs, "rss"):
+        guids = [g.text for g in xml(doc).iter("guid")]
+        assert len(guids) == len(set(guids)), doc.url
+
+
+# ---------------------------------------------------------------- JSON Feed
+
+
+def test_json_feed_is_valid_against_the_1_1_schema_with_formats(docs: list[Doc]) -> None:
+    for doc in of(docs, "json"):
+        feed = json.loads(doc.body)
+        errors = sorted(JSON_VALIDATOR.iter_errors(feed), key=str)
+        assert not errors, (doc.url, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:3]])
+
+
+def test_json_feed_rules(docs: list[Doc]) -> None:
+    """JSON Feed 1.1: version, title, feed_url = this URL; item ids unique strings; summary is
+    plain text; dates RFC 3339."""
+    for doc in of(docs, "json"):
+        feed = json.loads(doc.body)
+        assert feed["version"] == "https://jsonfeed.org/version/1.1"
+        assert feed["feed_url"] == doc.url
+        ids = [item["id"] for item in feed["items"]]
+        assert len(ids) == len(set(ids)) and all(isinstance(i, str) for i in ids)
+        for item in feed["items"]:
+            assert RFC3339.match(item["date_published"]) and RFC3339.match(item["date_modified"])
+            assert "<" not in item.get("summary", "") or "&lt;" in item.get("summary", "")
+            assert "content_html" in item
+
+
+def test_the_format_checker_really_checks() -> None:
+    """Guard: with a broken URL or date the schema must fail, or the test above proves nothing."""
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "t", "home_page_url": "not a url",
+            "items": [{"id": "1", "content_text": "x", "date_published": "yesterday"}]}
+    assert len(list(JSON_VALIDATOR.iter_errors(feed))) == 2
+
+
+# ---------------------------------------------------------------- content of items
+
+
+def test_same_post_same_id_in_every_format_and_feed(docs: list[Doc]) -> None:
+    by_post: dict[tuple[str, str], set[str]] = {}
+    for doc in docs:
+        if doc.fmt == "json":
+            entries = [(i["url"], i["title"], i["id"]) for i in json.loads(doc.body)["items"]]
+        else:
+            entries = [(e.link, e.title, e.id) for e in feedparser.parse(doc.body).entries]
+        for link, title, uid in entries:
+            by_post.setdefault((link, title), set()).add(uid)
+    for post, ids in by_post.items():
+        assert len(ids) == 1, (post, ids)
+
+
+def test_hostile_post_content_is_escaped_everywhere(docs: list[Doc]) -> None:
+    for doc in docs:
+        for entry in feedparser.parse(doc.body).entries:
+            if entry.title == "<b>Hostile</b> & names":
+                break
+            if entry.title == "Hostile HTML":
+                html = entry.content[0].value.lower()
+                assert "<script" not in html and "javascript:" not in html and "onerror" not in html
+    site_rss = next(d for d in docs if d.kind == "site" and d.fmt == "rss")
+    assert b"<script>" not in site_rss.body
+
+
+def test_categories_and_tags_carried(corpus_app: Flask) -> None:
+    resp = corpus_app.test_client().get("/tags/a%2Fb/atom.xml")
+    root = etree.fromstring(resp.data)
+    entry = root.find(f"{ATOM}entry")
+    terms = {c.get("term"): c.get("scheme") for c in entry.findall(f"{ATOM}category")}
+    assert terms["a/b"] == f"{SITE_URL}/tags/"
+    assert terms["C/C++"] == f"{SITE_URL}/categories/"
+    item = json.loads(corpus_app.test_client().get("/tags/a%2Fb/feed.json").data)["items"][0]
+    assert item["_feedsvc"]["tags"][0] == "a/b" and "C/C++" in item["tags"]
+
+
+def test_author_is_dc_creator_in_rss_and_author_in_atom_and_json(corpus_app: Flask) -> None:
+    client = corpus_app.test_client()
+    rss = etree.fromstring(client.get("/rss.xml").data)
+    atom = etree.fromstring(client.get("/atom.xml").data)
+    jf = json.loads(client.get("/feed.json").data)
+    creators = [e.text for e in rss.iter(f"{DC}creator")]
+    assert not list(rss.iter("author"))
+    authored = [i for i in jf["items"] if i.get("authors")]
+    names = {e.findtext(f"{ATOM}author/{ATOM}name") for e in atom.findall(f"{ATOM}entry")}
+    if authored:  # the edge post with an author is recent enough to be in the site feed
+        assert authored[0]["authors"] == [{"name": "乔仁铭"}]
+        assert "乔仁铭" in creators and "乔仁铭" in names
+
+
+def test_feed_level_items_and_limit(corpus_app: Flask) -> None:
+    site = json.loads(corpus_app.test_client().get("/feed.json").data)
+    assert len(site["items"]) == LIMIT
+    dates = [i["date_published"] for i in site["items"]]
+    assert dates == sorted(dates, reverse=True)
+    assert site["language"] == "zh-CN" and site["title"] == 'Corpus <&> "site"'
+
+
+def test_items_carry_summary_and_content(corpus_app: Flask) -> None:
+    atom = etree.fromstring(corpus_app.test_client().get("/atom.xml").data)
+    for entry in atom.findall(f"{ATOM}entry"):
+        assert entry.find(f"{ATOM}content").text
+        assert entry.find(f"{ATOM}summary") is not None
+    rss = etree.fromstring(corpus_app.test_client().get("/rss.xml").data)
+    for item in rss.iter("item"):
+        assert item.findtext("description") and item.findtext(f"{CONTENT_NS}encoded")
+
+
+def test_empty_site_feeds_are_valid(make_app: Any) -> None:
+    client = make_app().test_client()
+    atom = client.get("/atom.xml")
+    assert atom.status_code == 200
+    assert RELAXNG.validate(etree.ElementTree(etree.fromstring(atom.data))), RELAXNG.error_log.last_error
+    assert not feedparser.parse(client.get("/rss.xml").data).bozo
+    assert not list(JSON_VALIDATOR.iter_errors(json.loads(client.get("/feed.json").data)))
