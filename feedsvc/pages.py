@@ -49,7 +49,7 @@ def index_html(settings: Settings, links: list[FeedLink]) -> bytes:
         "td,th{padding:.2em .6em;text-align:left}tr:nth-child(even){background:#f4f4f4}</style>"
         f"</head><body><h1>{title}</h1><p>{escape(settings.description)}</p>"
         f'<p>{len(links)} feeds. Import them all into a reader with <a href="{escape(settings.url("/opml.xml"))}">OPML</a>.</p>'
-        "<table><thead><tr><th>Kind</th><th>Name</th><th>Items</th><th>Subscribe</th></tr></thead><tbody>"
+        "<table><thead><tr><th>Kind</th><th>Name</th><th>Posts</th><th>Subscribe</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></body></html>\n"
     )
