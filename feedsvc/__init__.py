@@ -42,9 +42,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update({k.upper(): v for k, v in (test_config or {}).items() if k.upper() not in names})
     app.config["SETTINGS"] = settings
 
-    service = FeedService(settings)
+    hubs: tuple[str, ...] = ()
+    if settings.notify:
+        from .notify import hub_urls
+
+        hubs = hub_urls(settings.site_url, settings.websub_hubs)
+    service = FeedService(settings, hubs=hubs)
     service.reload()
     app.extensions["feedsvc"] = service
+    if settings.notify:  # webhooks and the WebSub hub (feedsvc/notify): store, routes, jobs
+        from .notify import init_app as init_notify
+
+        init_notify(app, service, values.get("WEBHOOKS"))
 
     from . import views
 

@@ -1,0 +1,125 @@
+"""Initial notification store: content and topic state, events, endpoints, WebSub
+subscriptions, the delivery outbox and its attempts.
+
+Revision ID: 0001
+Revises:
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Post id -> content hash: the cluster's memory of what was announced (issue 4, Store).
+    op.create_table(
+        "feedsvc_content_state",
+        sa.Column("uid", sa.Text, primary_key=True),
+        sa.Column("hash", sa.String(64), nullable=False),  # "" once the post is gone (a tombstone)
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("labels", sa.Text, nullable=False, server_default="{}"),  # JSON: url, title, tags, categories
+        sa.Column("updated_at", sa.Float, nullable=False),
+    )
+
+    # Topic (feed URL) -> ETag of its document: WebSub distribution follows this.
+    op.create_table(
+        "feedsvc_topic_state",
+        sa.Column("topic", sa.Text, primary_key=True),
+        sa.Column("etag", sa.String(64), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+    )
+
+    op.create_table(
+        "feedsvc_meta",
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+
+    # One row per change per cluster: the unique key makes concurrent recorders agree.
+    op.create_table(
+        "feedsvc_events",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("key", sa.Text, nullable=False, unique=True),
+        sa.Column("msg_id", sa.String(64), nullable=False),  # the webhook-id of every delivery
+        sa.Column("type", sa.String(32), nullable=False),  # post.published ... or topic.changed
+        sa.Column("subject", sa.Text, nullable=False),  # the post id or the topic URL
+        sa.Column("content_type", sa.String(128), nullable=False),
+        sa.Column("body", sa.LargeBinary, nullable=False),
+        sa.Column("filter", sa.Text, nullable=False, server_default="{}"),  # JSON: tags, categories
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
+
+    op.create_table(
+        "feedsvc_endpoints",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("url", sa.Text, nullable=False),
+        sa.Column("secret", sa.String(200), nullable=False),
+        sa.Column("events", sa.Text, nullable=False, server_default="[]"),  # JSON lists; [] = all
+        sa.Column("tags", sa.Text, nullable=False, server_default="[]"),
+        sa.Column("categories", sa.Text, nullable=False, server_default="[]"),
+        sa.Column("description", sa.Text, nullable=False, server_default=""),
+        sa.Column("source", sa.String(16), nullable=False, server_default="api"),  # api | config
+        sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+        sa.Column("disabled_reason", sa.Text, nullable=True),
+        sa.Column("failing_since", sa.Float, nullable=True),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+    )
+
+    op.create_table(
+        "feedsvc_websub_subscriptions",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("callback", sa.Text, nullable=False),
+        sa.Column("secret", sa.String(200), nullable=True),
+        sa.Column("lease_seconds", sa.Integer, nullable=False),
+        sa.Column("expires_at", sa.Float, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.UniqueConstraint("topic", "callback", name="uq_feedsvc_websub_topic_callback"),
+    )
+
+    # The outbox: a row is due before any attempt and done only after a 2xx (at-least-once).
+    op.create_table(
+        "feedsvc_deliveries",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("kind", sa.String(16), nullable=False),  # webhook | websub | verify | ping
+        sa.Column("event_id", sa.Integer, sa.ForeignKey("feedsvc_events.id", ondelete="CASCADE"), nullable=True),
+        sa.Column("endpoint_id", sa.String(40), sa.ForeignKey("feedsvc_endpoints.id", ondelete="CASCADE"), nullable=True),
+        sa.Column("subscription_id", sa.Integer, nullable=True),
+        sa.Column("url", sa.Text, nullable=False),
+        sa.Column("params", sa.Text, nullable=True),  # JSON for verify/ping; may hold a hub.secret: never logged
+        sa.Column("status", sa.String(16), nullable=False),  # pending | done | failed | cancelled
+        sa.Column("tries", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_at", sa.Float, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("finished_at", sa.Float, nullable=True),
+        sa.Column("last_code", sa.Integer, nullable=True),
+        sa.Column("last_error", sa.Text, nullable=True),
+    )
+    op.create_index("ix_feedsvc_deliveries_due", "feedsvc_deliveries", ["status", "next_at"])
+    op.create_index("ix_feedsvc_deliveries_endpoint", "feedsvc_deliveries", ["endpoint_id", "id"])
+
+    op.create_table(
+        "feedsvc_attempts",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("delivery_id", sa.Integer, sa.ForeignKey("feedsvc_deliveries.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("started_at", sa.Float, nullable=False),
+        sa.Column("duration", sa.Float, nullable=False),
+        sa.Column("status_code", sa.Integer, nullable=True),
+        sa.Column("error", sa.Text, nullable=True),
+        sa.Column("response", sa.Text, nullable=True),  # the first bytes of the answer
+    )
+    op.create_index("ix_feedsvc_attempts_delivery", "feedsvc_attempts", ["delivery_id"])
+
+
+def downgrade() -> None:
+    for name in ("feedsvc_attempts", "feedsvc_deliveries", "feedsvc_websub_subscriptions", "feedsvc_endpoints",
+                 "feedsvc_events", "feedsvc_meta", "feedsvc_topic_state", "feedsvc_content_state"):
+        op.drop_table(name)

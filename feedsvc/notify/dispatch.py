@@ -1,0 +1,191 @@
+"""Sending: claim due deliveries, send them on a bounded thread pool, record the outcomes.
+
+Runs from a scheduler job (never on the request path). Sending is pipelined: as soon as one
+request finishes, its slot takes the next due delivery, so a slow or dead endpoint holds one
+slot for at most the 10 s timeout and never the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ..config import Settings
+from . import schema as t
+from .outbox import CANCELLED, DONE, FAILED, PENDING, Job, claim, record, schedule_retry
+from .sender import Result, send
+from .signing import hub_signature, webhook_headers
+from .store import insert_ignore, now
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sent:
+    job: Job
+    result: Result
+    started: float
+    challenge: str | None = None
+
+
+class Dispatcher:
+    """One per process: a thread pool of ``concurrency`` senders over the shared outbox."""
+
+    def __init__(self, engine: Engine, settings: Settings, hubs: tuple[str, ...], concurrency: int = 32,
+                 lease: float = 30.0) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.hubs = hubs
+        self.concurrency = concurrency
+        self.lease = lease
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None or self._pid != os.getpid():  # threads do not survive a fork
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="feedsvc-push")
+            self._pid = os.getpid()
+        return self._pool
+
+    def shutdown(self) -> None:
+        if self._pool is not None and self._pid == os.getpid():
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = None
+
+    def run(self, budget: float = 30.0) -> int:
+        """Send what is due until nothing is (or ``budget`` seconds passed); the number of
+        attempts made."""
+        deadline = time.monotonic() + budget
+        running: dict[Future[Sent], Job] = {}
+        count = 0
+        while True:
+            free = self.concurrency - len(running)
+            if free > 0 and time.monotonic() < deadline:
+                for job in claim(self.engine, free, self.lease):
+                    running[self.pool().submit(self.attempt, job)] = job
+            if not running:
+                return count
+            done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
+            finished = [f.result() for f in done]
+            for future in done:
+                del running[future]
+            self.finish(finished)
+            count += len(finished)
+
+    def attempt(self, job: Job) -> Sent:
+        """One HTTP request for ``job`` (runs in a pool thread)."""
+        started = now()
+        allow = self.settings.allow_private_targets
+        if job.kind == "webhook":
+            headers = {"Content-Type": "application/json", **webhook_headers(job.msg_id, int(time.time()), job.body, job.secret or "")}
+            return Sent(job, send("POST", job.url, job.body, headers, allow), started)
+        if job.kind == "websub":
+            headers = {"Content-Type": job.content_type, "Link": self.link_header(job.topic)}
+            if job.secret:
+                headers["X-Hub-Signature"] = hub_signature(job.secret, job.body)
+            return Sent(job, send("POST", job.url, job.body, headers, allow), started)
+        if job.kind == "verify":
+            challenge = secrets.token_urlsafe(24)
+            query = {"hub.mode": job.params["mode"], "hub.topic": job.params["topic"], "hub.challenge": challenge}
+            if job.params["mode"] == "subscribe":
+                query["hub.lease_seconds"] = str(job.params["lease_seconds"])
+            url = job.url + ("&" if "?" in job.url else "?") + urlencode(query)
+            return Sent(job, send("GET", url, None, {}, allow), started, challenge)
+        body = urlencode(job.params).encode()  # ping: WebSub publish to an external hub (trusted config)
+        return Sent(job, send("POST", job.url, body, {"Content-Type": "application/x-www-form-urlencoded"}, True), started)
+
+    def link_header(self, topic: str) -> str:
+        """WebSub 7: distribution carries the hub and self links."""
+        return ", ".join([f'<{hub}>; rel="hub"' for hub in self.hubs] + [f'<{topic}>; rel="self"'])
+
+    def finish(self, batch: list[Sent]) -> None:
+        if not batch:
+            return
+        with self.engine.begin() as conn:
+            for sent in batch:
+                status = self._finish_one(conn, sent)
+                logger.info("delivery %d (%s) attempt %d: %s -> %s", sent.job.id, sent.job.kind, sent.job.tries + 1,
+                            sent.result.status or sent.result.error, status)
+
+    def _finish_one(self, conn: Connection, sent: Sent) -> str:
+        job, result = sent.job, sent.result
+        outcome = None
+        if job.kind == "verify" and result.ok and result.body.strip() != (sent.challenge or "").encode():
+            outcome = "challenge not echoed"
+        error = record(conn, job, result, sent.started, outcome)
+        if error == DONE:
+            self._succeeded(conn, job)
+            return DONE
+        if result.status == 410:
+            self._gone(conn, job)
+            return schedule_retry(conn, self.settings, job, result, error, final=True)
+        if job.kind == "verify" and result.status is not None:  # answered, but no: intent not verified
+            return schedule_retry(conn, self.settings, job, result, error, final=True)
+        status = schedule_retry(conn, self.settings, job, result, error)
+        if job.kind == "webhook":
+            self._failing(conn, job, final=status == FAILED)
+        return status
+
+    def _succeeded(self, conn: Connection, job: Job) -> None:
+        ep = t.endpoints
+        if job.kind == "webhook":
+            conn.execute(sa.update(ep).where(ep.c.id == job.endpoint_id, ep.c.failing_since.is_not(None)).values(failing_since=None))
+        elif job.kind == "verify":
+            apply_verified(conn, job.params)
+
+    def _gone(self, conn: Connection, job: Job) -> None:
+        """410 Gone: the webhook endpoint is disabled / the WebSub subscription ends."""
+        if job.kind == "webhook":
+            disable_endpoint(conn, job.endpoint_id or "", "410 Gone")
+        elif job.kind == "websub" and job.subscription_id is not None:
+            conn.execute(sa.delete(t.subscriptions).where(t.subscriptions.c.id == job.subscription_id))
+            logger.info("WebSub subscription %d ended by 410 from its callback", job.subscription_id)
+
+    def _failing(self, conn: Connection, job: Job, final: bool) -> None:
+        """Disable an endpoint that has been failing for FEEDSVC_DISABLE_AFTER_DAYS."""
+        ep = t.endpoints
+        stamp = now()
+        conn.execute(sa.update(ep).where(ep.c.id == job.endpoint_id, ep.c.failing_since.is_(None)).values(failing_since=stamp))
+        since = conn.execute(sa.select(ep.c.failing_since).where(ep.c.id == job.endpoint_id)).scalar()
+        if since is not None and stamp - since >= self.settings.disable_after_days * 86400:
+            disable_endpoint(conn, job.endpoint_id or "", f"failing for {self.settings.disable_after_days:g} days")
+
+
+def disable_endpoint(conn: Connection, endpoint_id: str, reason: str) -> None:
+    ep, d = t.endpoints, t.deliveries
+    conn.execute(sa.update(ep).where(ep.c.id == endpoint_id).values(enabled=False, disabled_reason=reason, updated_at=now()))
+    conn.execute(sa.update(d).where(d.c.endpoint_id == endpoint_id, d.c.status == PENDING, d.c.kind == "webhook")
+                 .values(status=CANCELLED, finished_at=now(), last_error=f"endpoint disabled: {reason}"))
+    logger.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+
+
+def apply_verified(conn: Connection, params: dict[str, object]) -> None:
+    """WebSub 5.3: once the subscriber confirmed, the (un)subscription takes effect."""
+    subs = t.subscriptions
+    topic, callback = str(params["topic"]), str(params["callback"])
+    where = (subs.c.topic == topic) & (subs.c.callback == callback)
+    if params["mode"] == "unsubscribe":
+        conn.execute(sa.delete(subs).where(where))
+        logger.info("WebSub unsubscribe verified for %s", topic)
+        return
+    lease = int(str(params["lease_seconds"]))
+    values = {"secret": params.get("secret") or None, "lease_seconds": lease, "expires_at": now() + lease}
+    if conn.execute(sa.update(subs).where(where).values(values)).rowcount == 0:
+        insert_ignore(conn, subs, {"topic": topic, "callback": callback, "created_at": now(), **values})
+    logger.info("WebSub subscription verified for %s (lease %ds)", topic, lease)
+
+
+def expire_subscriptions(engine: Engine) -> int:
+    """Leases end (WebSub 5.1): drop subscriptions past their expiry."""
+    with engine.begin() as conn:
+        return int(conn.execute(sa.delete(t.subscriptions).where(t.subscriptions.c.expires_at <= now())).rowcount or 0)
+
+

@@ -1,0 +1,245 @@
+"""Events from the content state recorded in the store, exactly one per change per cluster.
+
+Every process sees the same change in its own reload. Each tries a compare-and-set on the
+stored state (``UPDATE ... WHERE hash = <the hash it saw before>``, or an insert that ignores
+conflicts for a new post); only the one whose write lands records the event, under a unique
+key (``post:<uid>:<version>``) inserted with ON CONFLICT DO NOTHING. The event and its
+deliveries are written in the same transaction (a transactional outbox).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ..changes import PUBLISHED, REMOVED, ChangeSet
+from ..config import Settings
+from ..markup import render_body
+from ..posts import Post
+from ..render import Item, json_item
+from ..snapshot import Snapshot
+from . import schema as t
+from .store import insert_ignore, now, set_meta
+
+logger = logging.getLogger(__name__)
+TYPES = {"published": "post.published", "updated": "post.updated", "deleted": "post.deleted"}
+TOPIC_CHANGED = "topic.changed"
+GONE = ""  # the stored hash/etag of a post or topic that no longer exists
+
+
+def post_hash(post: Post) -> str:
+    """What a post's announcement depends on: its file's bytes and its permalink."""
+    return hashlib.sha256(f"{post.digest}\n{post.permalink}".encode()).hexdigest()
+
+
+def labels(post: Post) -> dict[str, Any]:
+    return {"url": post.permalink, "title": post.title, "tags": list(post.tags), "categories": list(post.categories)}
+
+
+@dataclass(frozen=True)
+class PostState:
+    uid: str
+    old: str | None  # the hash this process saw before (None: unknown or absent)
+    new: str  # GONE when removed
+    post: Post | None
+    labels: dict[str, Any]
+
+
+def post_states(snapshot: Snapshot) -> dict[str, tuple[str, Post]]:
+    return {snapshot.index.ids[s]: (post_hash(p), p) for s, p in snapshot.index.posts.items()}
+
+
+def topic_states(snapshot: Snapshot, settings: Settings) -> dict[str, tuple[str, Any]]:
+    """Topic URL -> (ETag, (feed key, format)) for every feed document (WebSub: each is a topic)."""
+    from ..changes import _filename
+
+    out = {}
+    for (key, fmt), doc in snapshot.documents.items():
+        feed = snapshot.index.feeds[key]
+        out[settings.url(f"{feed.path}/{_filename(fmt)}")] = (doc.etag, (key, fmt))
+    return out
+
+
+class Recorder:
+    """Turns observed changes into stored events and their due deliveries."""
+
+    def __init__(self, engine: Engine, settings: Settings, hubs: tuple[str, ...]) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.external_hubs = settings.websub_hubs
+
+    def start(self, snapshot: Snapshot) -> int:
+        """At process start: on an empty store record the state and announce nothing;
+        otherwise announce what changed while no process was watching. Returns events made."""
+        with self.engine.begin() as conn:
+            if set_meta(conn, t.meta, "initialized", datetime.now(UTC).isoformat()):
+                self._record_all(conn, snapshot)
+                logger.info("notification store initialised: %d posts recorded, nothing announced", len(snapshot.index.posts))
+                return 0
+        return self.reconcile(snapshot)
+
+    def _record_all(self, conn: Connection, snapshot: Snapshot) -> None:
+        stamp = now()
+        rows = [{"uid": uid, "hash": h, "version": 1, "labels": json.dumps(labels(p)), "updated_at": stamp}
+                for uid, (h, p) in post_states(snapshot).items()]
+        insert_ignore(conn, t.content_state, rows)
+        topics = [{"topic": topic, "etag": etag, "version": 1, "updated_at": stamp}
+                  for topic, (etag, _) in topic_states(snapshot, self.settings).items()]
+        insert_ignore(conn, t.topic_state, topics)
+
+    def reconcile(self, snapshot: Snapshot) -> int:
+        """Compare the whole snapshot with the stored state (a fresh process's view)."""
+        with self.engine.connect() as conn:
+            stored = {r.uid: (r.hash, r.labels) for r in conn.execute(sa.select(t.content_state))}
+            topics = {r.topic: r.etag for r in conn.execute(sa.select(t.topic_state))}
+        current = post_states(snapshot)
+        states = [PostState(uid, stored[uid][0] if uid in stored else None, h, p, labels(p))
+                  for uid, (h, p) in current.items() if stored.get(uid, (None,))[0] != h]
+        states += [PostState(uid, h, GONE, None, json.loads(lab or "{}"))
+                   for uid, (h, lab) in stored.items() if h != GONE and uid not in current]
+        docs = topic_states(snapshot, self.settings)
+        changed = [(topic, topics.get(topic), etag, snapshot.documents[dk]) for topic, (etag, dk) in docs.items() if topics.get(topic) != etag]
+        changed += [(topic, etag, GONE, None) for topic, etag in topics.items() if etag != GONE and topic not in docs]
+        return self._apply(states, changed)
+
+    def apply(self, changes: ChangeSet) -> int:
+        """Record the changes one process observed in one reload."""
+        states = []
+        for change in changes.posts:
+            old = None if change.action == PUBLISHED else post_hash(change.previous) if change.previous else None
+            post = None if change.action == REMOVED else change.post
+            lab = labels(post or change.previous) if (post or change.previous) else {}
+            states.append(PostState(change.uid, old, post_hash(post) if post else GONE, post, lab))
+        topics = []
+        for doc in changes.documents:
+            topic = self.settings.url(doc.path)
+            document = changes.snapshot.documents.get((doc.key, doc.fmt))
+            topics.append((topic, doc.old_etag, doc.new_etag or GONE, document))
+        return self._apply(states, topics)
+
+    def _apply(self, states: list[PostState], topics: list[tuple[str, str | None, str, Any]]) -> int:
+        made = 0
+        for state in states:
+            with self.engine.begin() as conn:
+                made += self._post_transition(conn, state)
+        for topic, old, new, document in topics:
+            with self.engine.begin() as conn:
+                made += self._topic_transition(conn, topic, old, new, document)
+        return made
+
+    def _post_transition(self, conn: Connection, state: PostState) -> int:
+        version = _compare_and_set(conn, t.content_state, t.content_state.c.uid, "hash", state.uid, state.old, state.new,
+                                   {"labels": json.dumps(state.labels)})
+        if version is None:
+            return 0
+        kind = "deleted" if state.new == GONE else "published" if state.old in (None, GONE) else "updated"
+        body = event_body(TYPES[kind], self.data(state, kind))
+        return self.add_event(conn, f"post:{state.uid}:{version}", TYPES[kind], state.uid, body, state.labels)
+
+    def data(self, state: PostState, kind: str) -> dict[str, Any]:
+        """The post as a JSON Feed item (render.json_item), plus its categories."""
+        if state.post is None:
+            return {"id": state.uid, **{k: v for k, v in state.labels.items()}}
+        post = state.post
+        body = render_body(post.body, post.permalink, post.summary)
+        item = json_item(Item(post=replace(post, body=""), uid=state.uid, body=body, categories=()))
+        item["categories"] = list(post.categories)
+        return item
+
+    def add_event(self, conn: Connection, key: str, type_: str, subject: str, body: bytes, lab: dict[str, Any]) -> int:
+        """Insert the event (ignoring a duplicate key) and its webhook deliveries."""
+        stamp = now()
+        values = {"key": key, "msg_id": "msg_" + uuid.uuid4().hex, "type": type_, "subject": subject,
+                  "content_type": "application/json", "body": body, "filter": json.dumps(lab), "created_at": stamp}
+        if insert_ignore(conn, t.events, values) == 0:
+            return 0
+        event_id = conn.execute(sa.select(t.events.c.id).where(t.events.c.key == key)).scalar_one()
+        rows = [{"kind": "webhook", "event_id": event_id, "endpoint_id": ep.id, "url": ep.url, "status": "pending",
+                 "tries": 0, "next_at": stamp, "created_at": stamp}
+                for ep in conn.execute(sa.select(t.endpoints).where(t.endpoints.c.enabled.is_(True)))
+                if matches(ep, type_, lab)]
+        if rows:
+            conn.execute(sa.insert(t.deliveries), rows)
+        logger.info("event %s %s: %d webhook deliveries due", type_, subject, len(rows))
+        return 1
+
+    def _topic_transition(self, conn: Connection, topic: str, old: str | None, new: str, document: Any) -> int:
+        version = _compare_and_set(conn, t.topic_state, t.topic_state.c.topic, "etag", topic, old, new, {})
+        if version is None or new == GONE or document is None:
+            return 0
+        stamp = now()
+        key = f"topic:{topic}:{version}"
+        values = {"key": key, "msg_id": "msg_" + uuid.uuid4().hex, "type": TOPIC_CHANGED, "subject": topic,
+                  "content_type": document.content_type, "body": document.body, "filter": "{}", "created_at": stamp}
+        if insert_ignore(conn, t.events, values) == 0:
+            return 0
+        event_id = conn.execute(sa.select(t.events.c.id).where(t.events.c.key == key)).scalar_one()
+        subs = conn.execute(sa.select(t.subscriptions.c.id, t.subscriptions.c.callback).where(
+            t.subscriptions.c.topic == topic, t.subscriptions.c.expires_at > stamp)).all()
+        rows = [{"kind": "websub", "event_id": event_id, "subscription_id": s.id, "url": s.callback} for s in subs]
+        rows += [{"kind": "ping", "event_id": event_id, "url": hub,
+                  "params": json.dumps({"hub.mode": "publish", "hub.url": topic})} for hub in self.external_hubs]
+        for row in rows:
+            row.update(status="pending", tries=0, next_at=stamp, created_at=stamp)
+        if rows:
+            conn.execute(sa.insert(t.deliveries), [{"endpoint_id": None, "subscription_id": None, "params": None, **r} for r in rows])
+        logger.info("topic %s changed: %d WebSub deliveries, %d hub pings", topic, len(subs), len(self.external_hubs))
+        return 1
+
+    def backfill(self, snapshot: Snapshot) -> int:
+        """Announce every current post as post.published once (``feedsvc backfill``)."""
+        made = 0
+        for uid, (h, post) in post_states(snapshot).items():
+            state = PostState(uid, None, h, post, labels(post))
+            with self.engine.begin() as conn:
+                body = event_body(TYPES["published"], self.data(state, "published"))
+                made += self.add_event(conn, f"backfill:{uid}:{h}", TYPES["published"], uid, body, state.labels)
+        return made
+
+
+def _compare_and_set(conn: Connection, table: sa.Table, pk: sa.Column[Any], column: str, key: str,
+                     old: str | None, new: str, extra: dict[str, Any]) -> int | None:
+    """Move the stored value from ``old`` to ``new``; the new version, or None when another
+    process got there first (or the store disagrees with what this process saw)."""
+    stamp = now()
+    if old is None:
+        if new == GONE:
+            return None
+        if insert_ignore(conn, table, {pk.name: key, column: new, "version": 1, "updated_at": stamp, **extra}):
+            return 1
+        old = GONE  # a post that was removed and is back: the tombstone moves
+    result = conn.execute(sa.update(table).where(pk == key, table.c[column] == old)
+                          .values({column: new, "version": table.c.version + 1, "updated_at": stamp, **extra}))
+    if result.rowcount != 1:
+        return None
+    return int(conn.execute(sa.select(table.c.version).where(pk == key)).scalar_one())
+
+
+def event_body(type_: str, data: dict[str, Any]) -> bytes:
+    """Standard Webhooks payload structure: ``{"type", "timestamp", "data"}``."""
+    stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return json.dumps({"type": type_, "timestamp": stamp, "data": data}, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _norm(values: Iterable[str]) -> set[str]:
+    return {v.casefold() for v in values}
+
+
+def matches(endpoint: Any, type_: str, lab: dict[str, Any]) -> bool:
+    """An endpoint's filters: event types, then tags or categories (any one matches; empty: all)."""
+    types = json.loads(endpoint.events or "[]")
+    if types and type_ not in types:
+        return False
+    tags, cats = _norm(json.loads(endpoint.tags or "[]")), _norm(json.loads(endpoint.categories or "[]"))
+    if not tags and not cats:
+        return True
+    return bool(tags & _norm(lab.get("tags", ()))) or bool(cats & _norm(lab.get("categories", ())))

@@ -1,0 +1,130 @@
+"""Outgoing HTTP for webhooks and WebSub: target checks against SSRF and a connection pinned
+to the checked address (no DNS-rebinding window between the check and the connect).
+
+http.client is used directly: it never follows redirects (a 3xx is a failure) and lets the
+socket be opened to the resolved IP while Host and TLS SNI keep the URL's host name.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+TIMEOUT = 10.0  # seconds, for the connect and for each read
+MAX_RESPONSE = 4096  # bytes of the answer kept for the delivery log / challenge check
+USER_AGENT = "feedsvc-push/0.1 (+https://www.standardwebhooks.com/)"
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class TargetError(ValueError):
+    """A URL feedsvc refuses to send to, with the reason."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str  # as written in the URL (for Host and SNI)
+    port: int
+    address: str  # the checked IP to connect to
+    path: str  # path and query
+
+
+@dataclass(frozen=True)
+class Result:
+    status: int | None  # None: no HTTP answer (connection error, timeout)
+    body: bytes
+    headers: dict[str, str]
+    error: str | None
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def refused_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why an address is not a public unicast address: loopback, private (RFC 1918, ULA),
+    link-local, CGNAT (RFC 6598), multicast, unspecified, reserved; IPv4-mapped and NAT64
+    IPv6 addresses are judged by the IPv4 address they carry."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return refused_reason(ip.ipv4_mapped)
+        if ip in _NAT64:
+            return refused_reason(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    for label in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
+        if getattr(ip, f"is_{label}"):
+            return label.replace("_", "-")
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
+        return "CGNAT"
+    if not ip.is_global:
+        return "not global"
+    return None
+
+
+def resolve(url: str, allow_private: bool) -> Target:
+    """Check ``url`` and resolve its host: every address must pass (getaddrinfo also reads
+    ``2130706433`` and ``0x7f.1`` as 127.0.0.1, so odd notations are judged as what they are)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise TargetError(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetError("URL must be absolute http or https")
+    if parts.username or parts.password:
+        raise TargetError("URL must not carry credentials")
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TargetError(f"cannot resolve {parts.hostname}: {exc}") from None
+    addresses = [str(info[4][0]).split("%")[0] for info in infos]
+    if not allow_private:
+        for address in addresses:
+            reason = refused_reason(ipaddress.ip_address(address))
+            if reason:
+                raise TargetError(f"{parts.hostname} resolves to a {reason} address ({address})")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(parts.scheme, parts.hostname, port, addresses[0], path)
+
+
+def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:
+    conn: http.client.HTTPConnection
+    if target.scheme == "https":
+        conn = http.client.HTTPSConnection(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+    address = target.address
+
+    def pinned(_addr: tuple[str, int], timeout: float | None = None, source: tuple[str, int] | None = None) -> socket.socket:
+        return socket.create_connection((address, target.port), timeout, source)
+
+    conn._create_connection = pinned  # type: ignore[attr-defined]  # Host/SNI stay the URL's host
+    return conn
+
+
+def send(method: str, url: str, body: bytes | None, headers: dict[str, str], allow_private: bool,
+         timeout: float = TIMEOUT) -> Result:
+    """One HTTP request to a checked, pinned address; never raises for network trouble."""
+    started = time.monotonic()
+    try:
+        target = resolve(url, allow_private)
+    except TargetError as exc:
+        return Result(None, b"", {}, f"refused: {exc}", time.monotonic() - started)
+    conn = _connection(target, timeout)
+    try:
+        conn.request(method, target.path, body=body, headers={"User-Agent": USER_AGENT, **headers})
+        response = conn.getresponse()
+        data = response.read(MAX_RESPONSE)
+        answer = {k.lower(): v for k, v in response.getheaders()}
+        return Result(response.status, data, answer, None, time.monotonic() - started)
+    except (OSError, http.client.HTTPException) as exc:
+        return Result(None, b"", {}, f"{type(exc).__name__}: {exc}"[:500], time.monotonic() - started)
+    finally:
+        conn.close()
