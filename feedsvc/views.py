@@ -19,6 +19,9 @@ from .service import FeedService
 from .textutil import name_key
 
 bp = Blueprint("feeds", __name__)
+# werkzeug answers "//rss.xml" with a redirect to an absolute URL built from the Host header;
+# "/tags/%2F/rss.xml" (the tag "/") arrives as "/tags///rss.xml": match paths as they are.
+NO_REDIRECT = False
 
 
 class NameConverter(PathConverter):
@@ -94,23 +97,23 @@ def _register_feed_routes() -> None:
             def view(name: str = "", _kind: str = kind, _fmt: str = fmt, _file: str = filename) -> Response:
                 return send_feed(_kind, name, _fmt, _file)
 
-            bp.add_url_rule(rule, f"{kind}_{fmt}", view, methods=["GET", "HEAD"])
+            bp.add_url_rule(rule, f"{kind}_{fmt}", view, methods=["GET", "HEAD"], merge_slashes=NO_REDIRECT)
 
 
 _register_feed_routes()
 
 
-@bp.get("/")
+@bp.get("/", merge_slashes=NO_REDIRECT)
 def index_page() -> Response:
     return send_document(service().current().pages["/"])
 
 
-@bp.get("/opml.xml")
+@bp.get("/opml.xml", merge_slashes=NO_REDIRECT)
 def opml_page() -> Response:
     return send_document(service().current().pages["/opml.xml"])
 
 
-@bp.get("/healthz")
+@bp.get("/healthz", merge_slashes=NO_REDIRECT)
 def healthz() -> Response:
     svc = service()
     snapshot = svc.current()
