@@ -14,7 +14,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,7 +151,7 @@ class Recorder:
             return {"id": state.uid, **{k: v for k, v in state.labels.items()}}
         post = state.post
         body = render_body(post.body, post.permalink, post.summary)
-        item = json_item(Item(post=replace(post, body=""), uid=state.uid, body=body, categories=()))
+        item = json_item(Item(post=post, uid=state.uid, body=body, categories=()))
         item["categories"] = list(post.categories)
         return item
 
