@@ -1,4 +1,4 @@
-"""Command line: ``feedsvc serve``, ``feedsvc check``."""
+"""Command line: ``feedsvc serve``, ``feedsvc check``, ``feedsvc db upgrade``, ``feedsvc backfill``."""
 
 from __future__ import annotations
 
@@ -69,6 +69,36 @@ def check(folder: str | None) -> None:
         err=True,
     )
     sys.exit(1 if result.errors else 0)
+
+
+@main.group()
+def db() -> None:
+    """The notification store (webhooks, WebSub): FEEDSVC_DATABASE_URL."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the store's tables (Alembic; also done at every start)."""
+    from .notify.commands import db_upgrade as upgrade
+
+    try:
+        click.echo(f"database up to date: {upgrade(_env_values())}")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+def backfill() -> None:
+    """Announce every current post once as post.published to the webhook endpoints.
+
+    The first start on an empty store records the posts and announces nothing; this opts in.
+    """
+    from .notify.commands import backfill as run_backfill
+
+    try:
+        click.echo(f"{run_backfill()} post.published events queued")
+    except (ConfigError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _env_values() -> dict[str, Any]:

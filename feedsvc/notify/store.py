@@ -94,8 +94,9 @@ def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any] |
         if values:
             conn.execute(insert(table).on_conflict_do_nothing(), values)
         return 0
-    result = conn.execute(insert(table).values(values).on_conflict_do_nothing())
-    return int(result.rowcount or 0)
+    key = next(iter(table.primary_key.columns))  # RETURNING: rowcount is not reliable here
+    result = conn.execute(insert(table).values(values).on_conflict_do_nothing().returning(key))
+    return len(result.all())
 
 
 def set_meta(conn: Connection, table: sa.Table, key: str, value: str) -> bool:

@@ -1,0 +1,107 @@
+"""The store: migrations, events derived from the recorded content state (one per change per
+cluster), no re-announcement on restart, backfill as an opt-in. SQLite file and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from notify_fixtures import *  # noqa: F403
+from notify_fixtures import pump
+
+from feedsvc.notify import schema
+
+
+def events(app: Flask) -> list[tuple[str, str]]:
+    """(type, title or subject) of every post event, in order."""
+    with app.extensions["feedsvc.notify"].engine.connect() as conn:
+        rows = conn.execute(sa.select(schema.events).where(schema.events.c.type.like("post.%")).order_by(schema.events.c.id)).all()
+    return [(r.type, json.loads(r.body)["data"].get("title", r.subject)) for r in rows]
+
+
+def count(app: Flask, table: sa.Table) -> int:
+    with app.extensions["feedsvc.notify"].engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def test_first_start_records_and_announces_nothing(push_app: Callable[..., Flask], write_post: Callable[..., Path]) -> None:
+    write_post("a.md", title="A")
+    write_post("b.md", title="B")
+    app = push_app()
+    assert count(app, schema.content_state) == 2
+    assert count(app, schema.topic_state) == 3  # the site feed in three formats
+    assert events(app) == []
+
+
+def test_restart_never_reannounces_but_catches_up(push_app: Callable[..., Flask], write_post: Callable[..., Path]) -> None:
+    write_post("a.md", title="A")
+    first = push_app()
+    write_post("b.md", title="B")
+    pump(first, lambda: len(events(first)) == 1)
+    first.extensions["feedsvc.notify"].close()
+    second = push_app()  # same store, same content: nothing new
+    assert events(second) == [("post.published", "B")]
+    write_post("c.md", title="C")  # changed while no process ran
+    (Path(second.config["CONTENT_DIR"]) / "a.md").unlink()
+    third = push_app()
+    assert events(third)[1:] == [("post.published", "C"), ("post.deleted", "A")]
+
+
+def test_one_event_per_change_across_processes(push_app: Callable[..., Flask], write_post: Callable[..., Path]) -> None:
+    """Two apps on one store both observe the same edit: one event, whoever records first."""
+    write_post("a.md", title="A")
+    apps = [push_app(), push_app()]
+    write_post("a.md", title="A, edited")
+    write_post("n.md", title="New")
+    for app in apps:
+        app.extensions["feedsvc"].reload()
+    for app in reversed(apps):
+        app.extensions["feedsvc.notify"].run_once()
+    assert sorted(events(apps[0])) == [("post.published", "New"), ("post.updated", "A, edited")]
+    # a change back to the earlier content is a new change, and announced again
+    write_post("a.md", title="A")
+    for app in apps:
+        pump(app, lambda: True)
+    assert events(apps[0])[-1] == ("post.updated", "A")
+    assert len(events(apps[0])) == 3
+
+
+def test_a_removed_post_coming_back_is_published(push_app: Callable[..., Flask], write_post: Callable[..., Path]) -> None:
+    path = write_post("a.md", title="A")
+    write_post("keep.md", title="Keep")
+    app = push_app()
+    text = path.read_text()
+    path.unlink()
+    pump(app, lambda: len(events(app)) == 1)
+    path.write_text(text)
+    pump(app, lambda: len(events(app)) == 2)
+    assert [e[0] for e in events(app)] == ["post.deleted", "post.published"]
+
+
+def test_backfill_opts_in_once(cli: Callable[..., Any], content_dir: Path, write_post: Callable[..., Path], db_url: str,
+                               push_app: Callable[..., Flask]) -> None:
+    write_post("a.md", title="A")
+    write_post("b.md", title="B")
+    env = {"FEEDSVC_CONTENT_DIR": str(content_dir), "FEEDSVC_DATABASE_URL": db_url, "FEEDSVC_BUILD_WORKERS": "1",
+           "FEEDSVC_ALLOW_PRIVATE_TARGETS": "1", "FEEDSVC_SITE_URL": "https://blog.example.org"}
+    result = cli("db", "upgrade", env=env)
+    assert result.exit_code == 0 and "database up to date" in result.output
+    result = cli("backfill", env=env)
+    assert result.exit_code == 0 and "2 post.published events queued" in result.output
+    assert cli("backfill", env=env).output.startswith("0 post.published")
+    assert sorted(events(push_app())) == [("post.published", "A"), ("post.published", "B")]
+
+
+def test_migrations_are_at_head(push_app: Callable[..., Flask]) -> None:
+    from alembic.script import ScriptDirectory
+
+    from feedsvc.notify.store import alembic_config
+
+    app = push_app()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with app.extensions["feedsvc.notify"].engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == head
