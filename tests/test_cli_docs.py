@@ -1,0 +1,102 @@
+"""`feedsvc check`, and every setting documented in the README."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import EDGE_CONTENT, ROOT, post_text, write_file
+
+from feedsvc.config import SETTINGS
+
+BAD = sorted(p.name for p in EDGE_CONTENT.glob("bad-*"))
+
+
+def test_check_prints_one_line_per_bad_post_and_exits_1(cli: Any) -> None:
+    result = cli("check", str(EDGE_CONTENT))
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    errors = [line for line in lines if ": warning: " not in line]
+    assert [line.split(": ", 1)[0] for line in errors] == BAD
+    for line in errors:
+        path, reason = line.split(": ", 1)
+        assert reason and (EDGE_CONTENT / path).exists()
+    warnings = [line for line in lines if ": warning: " in line]
+    assert any(line.startswith("duplicate-id-b.md: warning: duplicate id") for line in warnings)
+    assert "Traceback" not in result.output
+
+
+def test_check_exits_0_on_a_good_folder(cli: Any, tmp_path: Path) -> None:
+    write_file(tmp_path, "a.md", post_text(title="A"))
+    write_file(tmp_path, "sub/b.markdown", post_text(title="B", date="2024-02-02"))
+    write_file(tmp_path, ".ignored.md", "not a post")
+    result = cli("check", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+
+
+def test_check_reads_the_configured_folder(cli: Any, tmp_path: Path) -> None:
+    write_file(tmp_path, "bad.md", "no front matter\n")
+    result = cli("check", env={"FEEDSVC_CONTENT_DIR": str(tmp_path)})
+    assert result.exit_code == 1 and result.stdout.startswith("bad.md: no front matter")
+
+
+@pytest.mark.parametrize("folder", ["missing-folder", "a-file.md"])
+def test_check_on_a_missing_folder_is_a_clear_error(cli: Any, tmp_path: Path, folder: str) -> None:
+    write_file(tmp_path, "a-file.md", post_text())
+    result = cli("check", str(tmp_path / folder))
+    assert result.exit_code not in (0, None)
+    assert "Traceback" not in result.output and folder in result.output
+
+
+def test_check_with_a_bad_setting_is_a_clear_error(cli: Any, tmp_path: Path) -> None:
+    result = cli("check", str(tmp_path), env={"FEEDSVC_TIMEZONE": "Mars/Olympus"})
+    assert result.exit_code != 0 and "FEEDSVC_TIMEZONE" in result.output
+
+
+def test_check_console_script_in_a_real_process(tmp_path: Path) -> None:
+    shutil.copytree(EDGE_CONTENT, tmp_path / "c", symlinks=True)
+    exe = ROOT / ".venv" / "bin" / "feedsvc"
+    if not exe.exists():
+        pytest.skip("the feedsvc console script is not installed in .venv")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    proc = subprocess.run([str(exe), "check", str(tmp_path / "c")], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 1
+    assert len([ln for ln in proc.stdout.splitlines() if ": warning: " not in ln]) == len(BAD)
+    for bad in BAD:
+        (tmp_path / "c" / bad).unlink(missing_ok=True)
+    proc = subprocess.run([str(exe), "check", str(tmp_path / "c")], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------- README
+
+
+def _default_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def test_every_setting_is_in_the_readme_with_its_default() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip().strip("`"): line for line in readme.splitlines()
+            if line.startswith("| `FEEDSVC_")}
+    for field in SETTINGS:
+        name = f"FEEDSVC_{field.name.upper()}"
+        assert name in rows, f"{name} is not documented in README.md's settings table"
+        default = _default_text(field.default)
+        cell = rows[name].split("|")[2]
+        assert (default or "(empty)") in cell, (name, default, cell)
+    stale = set(rows) - {f"FEEDSVC_{f.name.upper()}" for f in SETTINGS}
+    assert not stale, f"README documents settings that do not exist: {stale}"
