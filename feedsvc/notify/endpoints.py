@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -17,7 +18,7 @@ from .events import TYPES
 from .outbox import PENDING
 from .sender import TargetError, resolve
 from .signing import check_secret, new_secret
-from .store import now
+from .store import insert_ignore, now
 
 logger = logging.getLogger(__name__)
 EVENT_TYPES = tuple(TYPES.values())
@@ -89,12 +90,14 @@ def as_json(row: Any, with_secret: bool = False) -> dict[str, Any]:
     return out
 
 
-def create(engine: Engine, values: dict[str, Any], source: str = "api") -> dict[str, Any]:
+def create(engine: Engine, values: dict[str, Any], source: str = "api", endpoint_id: str | None = None) -> dict[str, Any]:
+    """Insert an endpoint; with a fixed ``endpoint_id`` (config endpoints) concurrent starters
+    insert it once (ON CONFLICT DO NOTHING) and the first one's secret stays."""
     stamp = now()
-    row = {"id": "ep_" + secrets.token_hex(8), "source": source, "created_at": stamp, "updated_at": stamp,
+    row = {"id": endpoint_id or "ep_" + secrets.token_hex(8), "source": source, "created_at": stamp, "updated_at": stamp,
            "events": "[]", "tags": "[]", "categories": "[]", "description": "", "enabled": True, **values}
     with engine.begin() as conn:
-        conn.execute(sa.insert(t.endpoints).values(row))
+        insert_ignore(conn, t.endpoints, row)
         return as_json(_get(conn, row["id"]), with_secret=True)
 
 
@@ -182,8 +185,8 @@ def sync_config(engine: Engine, tables: Any, allow_private: bool) -> None:
         if url in existing:
             update(engine, existing[url], {"events": "[]", "tags": "[]", "categories": "[]", **values})
         else:
-            create(engine, {"secret": new_secret(), **values}, source="config")
-            logger.info("webhook endpoint from the config file added: %s", url)
+            fixed = "ep_cfg_" + hashlib.sha256(url.encode()).hexdigest()[:16]
+            create(engine, {"secret": new_secret(), **values}, source="config", endpoint_id=fixed)
     for url, endpoint_id in existing.items():
         if url not in declared:
             delete(engine, endpoint_id)
