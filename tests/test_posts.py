@@ -360,3 +360,20 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
     path.chmod(0)
     with pytest.raises(PostError, match="cannot read"):
         read_post(str(path), "locked.md", SETTINGS)
+
+
+@pytest.mark.parametrize("markdown", ["<div>" * 100_000, "> " * 50_000 + "x", "<span><em>" * 30_000])
+def test_pathologically_nested_html_is_shown_as_text(markdown: str) -> None:
+    """The sanitizer's tree builder is quadratic in depth (100k nested divs took ~20 s); such a
+    body is escaped instead of parsed. (The cost is not asserted; the chosen path is.)"""
+    rendered = render_body(markdown, f"{SITE_URL}/p/", "")
+    assert rendered.content.startswith("<pre>") and "&lt;" in rendered.content
+    assert "<div>" not in rendered.content and "<blockquote>" not in rendered.content
+
+
+def test_ordinary_nesting_is_still_html() -> None:
+    markdown = "> " * 30 + "deep quote\n\n" + "".join("  " * i + "- item\n" for i in range(20))
+    rendered = render_body(markdown, f"{SITE_URL}/p/", "")
+    assert rendered.content.count("<blockquote>") == 30 and rendered.content.count("<ul>") == 20
+    raw = "<table>" + "<tr><td>cell" * 500 + "</table>\n"  # optional end tags do not nest
+    assert "<td>cell</td>" in render_body(raw, f"{SITE_URL}/p/", "").content
