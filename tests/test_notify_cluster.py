@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import GunicornServer
+from conftest import GunicornServer, post_text
 from notify_fixtures import *  # noqa: F403
 from notify_fixtures import Received, Receiver, Reply
 from standardwebhooks.webhooks import Webhook
@@ -24,6 +24,14 @@ def push_env(tmp_path: Path, receiver: Receiver, db_url: str, paths: tuple[str, 
     config.write_text("".join(f'[[webhooks]]\nurl = "{receiver.url(p)}"\nsecret = "{SECRET}"\n' for p in paths))
     return {"FEEDSVC_CONFIG": str(config), "FEEDSVC_DATABASE_URL": db_url, "FEEDSVC_ALLOW_PRIVATE_TARGETS": "1",
             "FEEDSVC_RELOAD_INTERVAL": "0.2", "FEEDSVC_NOTIFY_LEASE_SECONDS": "2", "FEEDSVC_RETRY_SCHEDULE": "1"}
+
+
+def write_atomically(content_dir: Path, name: str, title: str) -> None:
+    """Write a post the way editors and rsync do (temp file, then rename): a reload running
+    at 0.2 s intervals must never see half a file here (that is the live-content tests' topic)."""
+    tmp = content_dir / f".{name}.tmp"
+    tmp.write_text(post_text(title=title))
+    os.replace(tmp, content_dir / name)
 
 
 def kill9(server: GunicornServer) -> None:
@@ -45,7 +53,7 @@ def test_sigkill_mid_delivery_then_restart_resends(gunicorn_factory: Callable[..
     env = push_env(tmp_path, receiver, f"sqlite:///{tmp_path / 'kill.sqlite'}", ("/hook",))
     server = gunicorn_factory(content_dir, env=env, workers=1)
     server.request("GET", "/atom.xml")  # any request starts the worker's scheduler
-    write_post("b.md", title="Survives a kill")
+    write_atomically(content_dir, "b.md", "Survives a kill")
     receiver.wait(lambda: len(receiver.at("/hook")) >= 1)
     kill9(server)
     restarted = gunicorn_factory(content_dir, env=env, workers=1)
@@ -66,9 +74,9 @@ def test_two_instances_four_workers_deliver_once(gunicorn_factory: Callable[...,
     for server in servers:  # start every worker's scheduler (gthread: spread over connections)
         for _ in range(8):
             server.request("GET", "/healthz")
-    write_post("n.md", title="News")
+    write_atomically(content_dir, "n.md", "News")
     receiver.wait(lambda: all(receiver.at(p) for p in ("/one", "/two")))
-    write_post("n.md", title="News, corrected")
+    write_atomically(content_dir, "n.md", "News, corrected")
     receiver.wait(lambda: all(len(receiver.at(p)) >= 2 for p in ("/one", "/two")))
     time.sleep(GRACE)  # the absence of duplicates can only be observed over some time
     for path in ("/one", "/two"):
