@@ -362,3 +362,26 @@ def test_names_made_of_slashes_and_dots_have_working_urls(make_app: Any, write_p
         resp = client.get(f"/tags/{url_segment(name)}/atom.xml")
         assert resp.status_code == 200, (name, resp.data[:120])
         assert f"<title>Test site: {name}</title>".replace("&", "&amp;").encode() in resp.data
+
+
+def test_if_modified_since_with_a_microsecond_newest_date(make_app: Any, write_post: Any) -> None:
+    """The seed's dates carry microseconds; Last-Modified has whole seconds (RFC 9110 5.6.7)."""
+    write_post("seed.md", title="Seed", date="2022-04-01 01:22:35.323881")
+    client = make_app().test_client()
+    first = client.get("/rss.xml")
+    assert first.headers["Last-Modified"] == "Fri, 01 Apr 2022 01:22:35 GMT"
+    again = client.get("/rss.xml", headers={"If-Modified-Since": first.headers["Last-Modified"]})
+    assert again.status_code == 304
+
+
+def test_category_hierarchy_setting(make_app: Any, write_post: Any) -> None:
+    write_post("a.md", title="A", categories=["nankai.info", "南开大学"])
+    flat = make_app().test_client()
+    assert flat.get("/categories/nankai.info/rss.xml").status_code == 200
+    assert flat.get("/categories/%E5%8D%97%E5%BC%80%E5%A4%A7%E5%AD%A6/rss.xml").status_code == 200
+    tree = make_app(category_hierarchy=True).test_client()
+    assert tree.get("/categories/nankai.info/rss.xml").status_code == 200
+    nested = tree.get("/categories/nankai.info%2F%E5%8D%97%E5%BC%80%E5%A4%A7%E5%AD%A6/atom.xml")
+    assert nested.status_code == 200
+    assert b"/categories/nankai.info%2F%E5%8D%97%E5%BC%80%E5%A4%A7%E5%AD%A6/atom.xml" in nested.data
+    assert tree.get("/categories/%E5%8D%97%E5%BC%80%E5%A4%A7%E5%AD%A6/rss.xml").status_code == 404
