@@ -4,7 +4,7 @@
 The build runs with ``BUILD_WORKERS=1`` so the profilers see all of the work (with forked
 helpers, parsing and rendering happen in children the profiler does not see).
 
-Usage: .venv/bin/python bench/profile_build.py [--posts 10000] [--top 25] [--part cpu,mem]
+Usage: .venv/bin/python bench/profile_build.py [--posts 10000] [--top 25] [--part cpu,mem,edit]
 Full pstats text goes to bench/out/profile-<posts>.txt.
 """
 
@@ -72,6 +72,41 @@ def cpu(content: Path, top: int, out: Path) -> None:
     print("```\n" + "\n".join(cumulative.getvalue().splitlines()[-top - 3:]) + "\n```")
 
 
+def edit_profile(content: Path, top: int) -> None:
+    """cProfile of one reload after one post (the newest: the site feed changes) was edited."""
+    import shutil
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="edit-", dir=WORKDIR)) / "content"
+    shutil.copytree(content, scratch)
+    try:
+        svc = service(scratch)
+        svc.reload()
+        target = sorted(scratch.rglob("*.md"), key=lambda p: p.name)[-1]
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write("\n\nbench-profile-edit\n")
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        report = profiler.runcall(svc.reload)
+        wall = time.perf_counter() - started
+    finally:
+        shutil.rmtree(scratch.parent, ignore_errors=True)
+    print(f"## cProfile: reload after editing 1 of {content.name}: {wall * 1e3:.0f} ms under the profiler ({report})\n")
+    buffer = io.StringIO()
+    pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(top)
+    print("```\n" + "\n".join(buffer.getvalue().splitlines()[-top - 3:]) + "\n```")
+
+
+def _shallow_size(obj: object) -> int:
+    """Size of a str/bytes, or of the str/bytes parts of a tuple or dataclass (one level)."""
+    if isinstance(obj, (tuple, list)):
+        return sum(sys.getsizeof(part) for part in obj)
+    fields = getattr(obj, "__dataclass_fields__", None)
+    if fields:
+        return sum(sys.getsizeof(getattr(obj, name)) for name in fields)
+    return sys.getsizeof(obj)
+
+
 def tally(svc) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
     """Direct sizes (MiB) of the snapshot's big parts."""
     snap = svc.snapshot
@@ -87,7 +122,7 @@ def tally(svc) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
          sum(sys.getsizeof(getattr(p, "packed_body", None) or p.body) for p in posts) / mib),
         ("posts: summary (str)", sum(sys.getsizeof(getattr(p, "summary", "")) for p in posts) / mib),
         (f"render cache: {len(svc.cache.bodies)} rendered bodies (getsizeof of fields)",
-         sum(sum(sys.getsizeof(getattr(b, f)) for f in b.__dataclass_fields__) for b in bodies) / mib),
+         sum(_shallow_size(b) for b in bodies) / mib),
     ]
 
 
@@ -123,7 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=10000)
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--part", default="cpu,mem")
+    parser.add_argument("--part", default="cpu,mem,edit", help="cpu: cold build; mem: tracemalloc; edit: one-edit reload")
     args = parser.parse_args()
     WORKDIR.mkdir(parents=True, exist_ok=True)
     content = corpus(args.posts)
@@ -135,6 +170,8 @@ def main() -> None:
         return
     if parts[0] == "cpu":
         cpu(content, args.top, WORKDIR / f"profile-{args.posts}.txt")
+    elif parts[0] == "edit":
+        edit_profile(content, args.top)
     else:
         mem(content, args.top)
 
