@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from .config import Settings
 from .parallel import pmap
 from .posts import Post, PostError, read_post
+from .textutil import display_name
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def scan(root: str) -> dict[str, tuple[str, StatKey]]:
             name = entry.name
             if name.startswith("."):
                 continue
-            rel = prefix + name
+            rel = prefix + display_name(name)  # a key and a report line: printable UTF-8
             try:
                 is_link = entry.is_symlink()
                 if is_link and not os.path.realpath(entry.path).startswith(inside):

@@ -16,6 +16,16 @@ def xml_safe(text: str) -> str:
     return _NOT_XML_CHAR.sub("", text)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def display_name(name: str) -> str:
+    """A file name as printable UTF-8 on one line: bytes that are not UTF-8 (which the OS hands
+    over as surrogate escapes, PEP 383) and control characters become ``\\xNN``."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def clean_line(text: str) -> str:
     """XML-safe text on one line with runs of white space folded (titles, names)."""
     return " ".join(xml_safe(text).split())

@@ -100,3 +100,29 @@ def test_every_setting_is_in_the_readme_with_its_default() -> None:
         assert (default or "(empty)") in cell, (name, default, cell)
     stale = set(rows) - {f"FEEDSVC_{f.name.upper()}" for f in SETTINGS}
     assert not stale, f"README documents settings that do not exist: {stale}"
+
+
+def _hostile_names(folder: Path) -> None:
+    raw = os.fsencode(folder)
+    for name, data in ((b"caf\xe9.md", post_text(title="Latin-1 name")), (b"bad caf\xe9.md", "no front matter\n"),
+                       (b"new\nline.md", "no front matter\n"), (b"good\nline.md", post_text(title="Newline name")),
+                       ("控制\x01字符.md".encode(), post_text(title="Control name"))):
+        with open(raw + b"/" + name, "wb") as fh:
+            fh.write(data.encode())
+
+
+def test_file_names_that_are_not_utf8_or_have_control_characters(cli: Any, make_app: Any, content_dir: Path) -> None:
+    """The OS hands undecodable names over as surrogate escapes: they must not crash the build,
+    /healthz or `feedsvc check`, and each problem stays on one line."""
+    _hostile_names(content_dir)
+    result = cli("check", str(content_dir))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == ["bad caf\\xe9.md: no front matter (the first line must be --- or +++)",
+                                          "new\\x0aline.md: no front matter (the first line must be --- or +++)"]
+    client = make_app().test_client()
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert {e["path"] for e in health.get_json()["errors"]} == {"bad caf\\xe9.md", "new\\x0aline.md"}
+    rss = client.get("/rss.xml")
+    assert rss.status_code == 200 and rss.data.count(b"<item>") == 3
+    assert client.get("/").status_code == 200
