@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed, Unauthorized
-from werkzeug.http import parse_etags
+from werkzeug.http import parse_date, parse_etags
 from werkzeug.routing import PathConverter
 
 from .documents import BROTLI, GZIP, IDENTITY, Document
@@ -48,8 +48,9 @@ def choose_encoding() -> str:
 
 def conditional(response: Response) -> Response:
     """RFC 9110 13.2.2: If-Match first (strong comparison; ``*`` matches any current
-    representation), then If-None-Match / If-Modified-Since via werkzeug. werkzeug alone
-    answers 412 to a matching ``If-None-Match`` plus ``If-Match: *``."""
+    representation), else If-Unmodified-Since (13.1.4; werkzeug ignores it), then
+    If-None-Match / If-Modified-Since via werkzeug. werkzeug alone answers 412 to a matching
+    ``If-None-Match`` plus ``If-Match: *``."""
     environ = request.environ
     if_match = environ.get("HTTP_IF_MATCH")
     if if_match is not None:
@@ -57,6 +58,11 @@ def conditional(response: Response) -> Response:
         if not parse_etags(if_match).contains(etag or ""):
             raise PreconditionFailed("If-Match does not match the current representation")
         environ = {k: v for k, v in environ.items() if k != "HTTP_IF_MATCH"}
+    else:
+        since = parse_date(environ.get("HTTP_IF_UNMODIFIED_SINCE"))  # None when absent or invalid
+        modified = response.last_modified
+        if since is not None and modified is not None and modified.replace(microsecond=0) > since:
+            raise PreconditionFailed("The document changed after If-Unmodified-Since")
     return response.make_conditional(environ)
 
 

@@ -63,6 +63,10 @@ CONDITIONAL = [
     ("If-Match strong match with matching INM", {"If-Match": "{E}", "If-None-Match": "{E}"}, 304),
     ("If-Match mismatch", {"If-Match": '"other"'}, 412),
     ("If-Match weak is never a strong match", {"If-Match": "W/{E}"}, 412),
+    ("If-Unmodified-Since earlier (RFC 9110 13.1.4)", {"If-Unmodified-Since": "{BEFORE}"}, 412),
+    ("If-Unmodified-Since = Last-Modified", {"If-Unmodified-Since": "{LM}"}, 200),
+    ("If-Unmodified-Since invalid is ignored", {"If-Unmodified-Since": "soon"}, 200),
+    ("If-Match wins over If-Unmodified-Since", {"If-Match": "{E}", "If-Unmodified-Since": "{BEFORE}"}, 200),
 ]
 
 
