@@ -8,6 +8,7 @@ from xml.sax.saxutils import quoteattr
 
 from .config import Settings
 from .index import CATEGORY, SITE, TAG
+from .textutil import xml_safe
 
 _KIND_LABEL = {SITE: "Site", CATEGORY: "Category", TAG: "Tag"}
 
@@ -69,4 +70,4 @@ def opml(settings: Settings, links: list[FeedLink]) -> bytes:
         '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0"><head>'
         f"<title>{escape(settings.title)}</title></head><body>" + "".join(outlines) + "</body></opml>\n"
     )
-    return doc.encode("utf-8")
+    return xml_safe(doc).encode("utf-8")  # settings text may hold characters XML forbids

@@ -21,6 +21,7 @@ from lxml import etree
 
 from .markup import RenderedBody
 from .posts import Post
+from .textutil import clean_line
 
 RENDER_LOCK = threading.Lock()
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -71,10 +72,11 @@ def _generator(meta: FeedMeta, items: Sequence[Item]) -> FeedGenerator:
     fg.register_extension("websub", _RssHubLinks, None, atom=False, rss=True)
     fg.websub.hubs = meta.hubs
     fg.id(meta.feed_id)
-    fg.title(meta.title)
-    fg.subtitle(meta.description)  # also the RSS channel description
+    # settings text (FEEDSVC_TITLE ...) may hold characters XML forbids: lxml would raise
+    fg.title(clean_line(meta.title) or "feed")
+    fg.subtitle(clean_line(meta.description) or clean_line(meta.title) or "feed")  # the RSS channel description
     fg.language(meta.language)
-    fg.author({"name": meta.author})  # RFC 4287 4.1.1: a feed author covers every entry
+    fg.author({"name": clean_line(meta.author) or "feed"})  # RFC 4287 4.1.1: a feed author covers every entry
     fg.link(href=meta.self_url, rel="self")
     for hub in meta.hubs:
         fg.link(href=hub, rel="hub")

@@ -331,3 +331,21 @@ def test_empty_site_feeds_are_valid(make_app: Any) -> None:
     assert RELAXNG.validate(etree.ElementTree(etree.fromstring(atom.data))), RELAXNG.error_log.last_error
     assert not feedparser.parse(client.get("/rss.xml").data).bozo
     assert not list(JSON_VALIDATOR.iter_errors(json.loads(client.get("/feed.json").data)))
+
+
+@pytest.mark.parametrize("settings", [
+    {"TITLE": "a\x01b", "DESCRIPTION": "d\x0b", "AUTHOR": "x\x02"},
+    {"TITLE": "", "DESCRIPTION": "", "AUTHOR": ""},
+    {"TITLE": "2022", "DESCRIPTION": "<p>&</p>", "LANGUAGE": "zh-Hans-CN"},
+])
+def test_odd_settings_text_still_gives_valid_feeds(make_app: Any, write_post: Any, settings: dict[str, str]) -> None:
+    write_post("a.md", title="A", tags=["t"])
+    client = make_app(**settings).test_client()
+    for path in ("/atom.xml", "/tags/t/atom.xml"):
+        root = etree.fromstring(client.get(path).data)
+        assert RELAXNG.validate(etree.ElementTree(root)), RELAXNG.error_log.last_error
+    for path in ("/rss.xml", "/tags/t/rss.xml"):
+        parsed = feedparser.parse(client.get(path).data)
+        assert not parsed.bozo and parsed.feed.title and parsed.feed.description
+    assert not list(JSON_VALIDATOR.iter_errors(json.loads(client.get("/feed.json").data)))
+    etree.fromstring(client.get("/opml.xml").data)
