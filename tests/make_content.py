@@ -65,7 +65,7 @@ TEXT: dict[str, str | bytes] = {
         "![pic](img/pic.png) ![up](../up.jpg)\n",
     ),
     "script-onclick-javascript.md": fm(
-        "Hostile HTML", "2024-04-09 10:00:00",
+        "Hostile HTML", "2024-04-09 10:00:00", "tags: [hostile]",
         body='<script>alert(1)</script>\n\n<p onclick="alert(2)">click</p>\n\n'
         '<a href="javascript:alert(3)">js</a> <a href=" JaVaScRiPt:alert(4)">js2</a>\n\n'
         "[md](javascript:alert(5))\n\n<img src=x onerror=alert(6)>\n\n"
@@ -94,7 +94,7 @@ TEXT: dict[str, str | bytes] = {
         'tags: ["a/b", "what?", "c#", "with space", "<script>x</script>", "a&b", "..", "南开大学", "ＰＹＴＨＯＮ", "100%"]',
         'categories: ["C/C++", "Ünïcode"]',
     ),
-    "author-name.md": fm("Has an author", "2024-04-15 10:00:00", "author: 乔仁铭"),
+    "author-name.md": fm("Has an author", "2024-04-15 10:00:00", "author: 乔仁铭", "tags: [authored]"),
     # ---- links and ids
     "link-permalink.md": fm("Explicit link", "2024-05-01 10:00:00", "link: https://elsewhere.example/posts/explicit"),
     "id-given.md": fm("Id given", "2024-05-02 10:00:00", "id: tag:example.org,2024:id-given"),
