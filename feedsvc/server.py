@@ -20,7 +20,7 @@ class FeedsvcApplication(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        settings = {"worker_class": "gthread", "preload_app": True, "accesslog": "-", **gunicorn_hooks(), **self.options}
+        settings = {"worker_class": "gthread", "preload_app": True, "accesslog": "-", "control_socket_disable": True, **gunicorn_hooks(), **self.options}
         for key, value in settings.items():
             if key in self.cfg.settings and value is not None:
                 self.cfg.set(key, value)

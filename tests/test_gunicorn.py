@@ -165,3 +165,48 @@ def test_two_servers_at_once_do_not_collide(gunicorn_factory, content_dir: Path,
     two = gunicorn_factory(content_dir)
     a, b = one.request("GET", "/rss.xml"), two.request("GET", "/rss.xml")
     assert a.status == b.status == 200 and a.body == b.body and a.header("ETag") == b.header("ETag")
+
+
+def test_feedsvc_serve_runs_gunicorn_without_a_control_socket(tmp_path: Path, content_dir: Path, write_post) -> None:  # type: ignore[no-untyped-def]
+    """`feedsvc serve` (the console script): serves the folder; gunicorn 27's control socket at
+    ~/.gunicorn/gunicorn.ctl is off, so a second instance cannot steal or delete it."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest import ROOT, free_port
+
+    exe = ROOT / ".venv" / "bin" / "feedsvc"
+    if not exe.exists():
+        pytest.skip("the feedsvc console script is not installed in .venv")
+    write_post("a.md", title="Served")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    env.update(FEEDSVC_SITE_URL=SITE_URL, FEEDSVC_BUILD_WORKERS="1",
+               FEEDSVC_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.sqlite'}")
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(exe), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+                                 "--content", str(content_dir)], cwd=tmp_path, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        server = GunicornServer(content_dir, tmp_path)
+        server.port = port
+        deadline = time.monotonic() + 60
+        body = b""
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                body = server.request("GET", "/rss.xml", timeout=2).body
+                break
+            except OSError:
+                time.sleep(0.05)
+        assert b"<title>Served</title>" in body, log_path.read_text(errors="replace")[-3000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+    assert "Control socket" not in log_path.read_text(errors="replace")
