@@ -21,7 +21,8 @@ def write(folder: Path, name: str, title: str, date: str) -> None:
 
 def expected_etag(folder: Path) -> str:
     """The site RSS ETag as an independent process computes it from the same folder."""
-    svc = FeedService(load_settings({"CONTENT_DIR": str(folder), "SITE_URL": SITE_URL, "TITLE": "Test site", "BUILD_WORKERS": 1}))
+    settings = load_settings({"CONTENT_DIR": str(folder), "SITE_URL": SITE_URL, "TITLE": "Test site", "BUILD_WORKERS": 1})
+    svc = FeedService(settings, hubs=(SITE_URL + "/websub",))  # create_app advertises the built-in hub
     svc.reload()
     return f'"{svc.current().documents[(FeedKey(SITE, ""), "rss")].etag}"'
 
