@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import threading
 import time
@@ -104,6 +106,8 @@ class FeedService:
         index = build_index(result.posts.values(), self.settings, now)
         snapshot = build_snapshot(index, self.settings, self.cache, self.snapshot, result.errors, now, self.hubs, workers)
         previous, self.snapshot = self.snapshot, snapshot  # the swap: one reference assignment
+        if previous is None:
+            release_free_memory()  # before gunicorn forks workers from this process
         self.degraded = None
         changed = NO_CHANGES
         if previous is not None:
@@ -162,6 +166,19 @@ class FeedService:
             snapshot = self.snapshot
         assert snapshot is not None
         return snapshot
+
+
+def release_free_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc ``malloc_trim``).
+
+    A cold build frees about a quarter of its peak; without the trim, glibc keeps those pages
+    and every forked worker starts with them resident (about 60 MB on 10k posts).
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def _counts(changes: ChangeSet) -> dict[str, int]:

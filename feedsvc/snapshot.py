@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from .config import Settings
@@ -70,8 +70,13 @@ def _render_body_job(job: tuple[bytes, str, str]) -> tuple[bytes, bytes]:
     return zlib.compress(body.content.encode(), 1), zlib.compress(body.summary.encode(), 1)
 
 
-def _render_document_job(job: tuple[int, FeedMeta, list[Item]]) -> bytes:
-    fmt_index, meta, items = job
+# The document jobs of the build in progress (under RENDER_LOCK). Forked helpers inherit
+# this list, so a job crosses the process boundary as an index, not as pickled posts.
+_document_jobs: list[tuple[int, FeedMeta, list[Item]]] = []
+
+
+def _render_document_job(number: int) -> bytes:
+    fmt_index, meta, items = _document_jobs[number]
     return FORMATS[fmt_index][3](meta, items)
 
 
@@ -97,14 +102,18 @@ def feed_meta(settings: Settings, feed: Feed, fmt_file: str, updated: datetime, 
     )
 
 
-def _items(index: Index, feed: Feed, settings: Settings, cache: RenderCache) -> list[Item]:
+def _items(index: Index, feed: Feed, settings: Settings, cache: RenderCache, made: dict[str, Item]) -> list[Item]:
+    """The feed's newest posts as Items; ``made`` shares each post's Item across the feeds of
+    one build (a post is in several feeds; its body is decompressed once)."""
     items = []
     for source in feed.posts[: settings.feed_limit]:
-        post = index.posts[source]
-        cats = tuple((n, settings.url("/categories/")) for n in post.categories)
-        cats += tuple((n, settings.url("/tags/")) for n in post.tags)
-        light = replace(post, packed_body=b"")  # the Markdown is rendered already; keep pickles small
-        items.append(Item(post=light, uid=index.ids[source], body=cache.body(post), categories=cats))
+        item = made.get(source)
+        if item is None:
+            post = index.posts[source]
+            cats = tuple((n, settings.url("/categories/")) for n in post.categories)
+            cats += tuple((n, settings.url("/tags/")) for n in post.tags)
+            item = made[source] = Item(post=post, uid=index.ids[source], body=cache.body(post), categories=cats)
+        items.append(item)
     return items
 
 
@@ -137,14 +146,19 @@ def build_snapshot(
             changed.append(feed)
     with RENDER_LOCK:  # feedgen's date formatting changes the process locale
         cache.fill([index.posts[s] for feed in changed for s in feed.posts[:limit]], workers)
-        jobs, keys = [], []
+        jobs, keys, made = [], [], {}
         for feed in changed:
-            items = _items(index, feed, settings, cache)
+            items = _items(index, feed, settings, cache, made)
             updated = max((i.post.updated for i in items), default=EPOCH)
             for n, (fmt, filename, ctype, _) in enumerate(FORMATS):
                 jobs.append((n, feed_meta(settings, feed, filename, updated, hubs), items))
                 keys.append(((feed.key, fmt), ctype, updated))
-        for (key, ctype, updated), body in zip(keys, pmap(_render_document_job, jobs, workers), strict=True):
+        _document_jobs[:] = jobs
+        try:
+            bodies = pmap(_render_document_job, range(len(jobs)), workers)
+        finally:
+            _document_jobs.clear()
+        for (key, ctype, updated), body in zip(keys, bodies, strict=True):
             documents[key] = make_document(body, ctype, updated)
     cache.keep_only({(index.posts[s].digest, index.posts[s].permalink) for f in index.feeds.values() for s in f.posts[:limit]})
     links = [_link(settings, feed) for feed in index.feed_list()]
