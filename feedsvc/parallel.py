@@ -29,11 +29,12 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def pmap(func: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
-    """``[func(x) for x in items]``, in ``workers`` forked processes when that is safe and worth it."""
-    if workers <= 1 or len(items) < MIN_ITEMS or threading.active_count() > 1:
+def pmap(func: Callable[[T], R], items: Sequence[T], workers: int, min_items: int = MIN_ITEMS) -> list[R]:
+    """``[func(x) for x in items]``, in ``workers`` forked processes when that is safe and
+    worth it (at least ``min_items`` items)."""
+    if workers <= 1 or len(items) < min_items or threading.active_count() > 1:
         return [func(item) for item in items]
     ctx = multiprocessing.get_context("fork")
-    chunk = max(16, len(items) // (workers * 8))
+    chunk = max(1, len(items) // (workers * 8))
     with ctx.Pool(workers, initializer=_child_init) as pool:
         return pool.map(func, items, chunksize=chunk)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,16 +77,21 @@ def _generator(meta: FeedMeta, items: Sequence[Item]) -> FeedGenerator:
     fg.subtitle(clean_line(meta.description) or clean_line(meta.title) or "feed")  # the RSS channel description
     fg.language(meta.language)
     fg.author({"name": clean_line(meta.author) or "feed"})  # RFC 4287 4.1.1: a feed author covers every entry
-    fg.link(href=meta.self_url, rel="self")
-    for hub in meta.hubs:
-        fg.link(href=hub, rel="hub")
-    fg.link(href=meta.home_url, rel="alternate", type="text/html")  # last: RSS <link> takes it
+    fg.link(_links(meta))
     fg.updated(meta.updated)  # never now(): same content, same bytes
     fg.lastBuildDate(meta.updated)
     fg.generator(GENERATOR)
     for item in items:  # items come newest first: append keeps that order
         _add_entry(fg, item)
     return fg
+
+
+def _links(meta: FeedMeta) -> list[dict[str, str]]:
+    """Self, hubs, then the alternate last: feedgen's RSS <link> takes the last one."""
+    links = [{"href": meta.self_url, "rel": "self"}]
+    links += [{"href": hub, "rel": "hub"} for hub in meta.hubs]
+    links.append({"href": meta.home_url, "rel": "alternate", "type": "text/html"})
+    return links
 
 
 def _add_entry(fg: FeedGenerator, item: Item) -> None:
@@ -117,6 +122,17 @@ def render_rss(meta: FeedMeta, items: Sequence[Item]) -> bytes:
 def render_atom(meta: FeedMeta, items: Sequence[Item]) -> bytes:
     """Atom 1.0 (RFC 4287)."""
     return bytes(_generator(meta, items).atom_str(pretty=False, encoding="UTF-8", xml_declaration=True))
+
+
+def render_formats(metas: Mapping[str, FeedMeta], items: Sequence[Item]) -> dict[str, bytes]:
+    """Every format of one feed (keys of FORMATS). RSS and Atom share one FeedGenerator, so
+    the entries are built once; only the self link differs between them."""
+    fg = _generator(metas["atom"], items)
+    out = {"atom": bytes(fg.atom_str(pretty=False, encoding="UTF-8", xml_declaration=True))}
+    fg.link(_links(metas["rss"]), replace=True)
+    out["rss"] = bytes(fg.rss_str(pretty=False, encoding="UTF-8", xml_declaration=True))
+    out["json"] = render_json(metas["json"], items)
+    return out
 
 
 def _rfc3339(value: datetime) -> str:

@@ -18,7 +18,7 @@ from .markup import RenderedBody, render_body
 from .pages import FeedLink, index_html, opml
 from .parallel import pmap
 from .posts import Post
-from .render import EPOCH, FORMATS, RENDER_LOCK, FeedMeta, Item
+from .render import EPOCH, FORMATS, RENDER_LOCK, FeedMeta, Item, render_formats
 
 DocKey = tuple[FeedKey, str]  # (feed, format)
 Signature = tuple[object, ...]
@@ -70,14 +70,14 @@ def _render_body_job(job: tuple[bytes, str, str]) -> tuple[bytes, bytes]:
     return zlib.compress(body.content.encode(), 1), zlib.compress(body.summary.encode(), 1)
 
 
-# The document jobs of the build in progress (under RENDER_LOCK). Forked helpers inherit
-# this list, so a job crosses the process boundary as an index, not as pickled posts.
-_document_jobs: list[tuple[int, FeedMeta, list[Item]]] = []
+# The feeds of the build in progress (under RENDER_LOCK). Forked helpers inherit this list,
+# so a job crosses the process boundary as an index, not as pickled posts.
+_document_jobs: list[tuple[dict[str, FeedMeta], list[Item]]] = []
 
 
-def _render_document_job(number: int) -> bytes:
-    fmt_index, meta, items = _document_jobs[number]
-    return FORMATS[fmt_index][3](meta, items)
+def _render_document_job(number: int) -> dict[str, bytes]:
+    metas, items = _document_jobs[number]
+    return render_formats(metas, items)
 
 
 def feed_meta(settings: Settings, feed: Feed, fmt_file: str, updated: datetime, hubs: tuple[str, ...]) -> FeedMeta:
@@ -146,20 +146,21 @@ def build_snapshot(
             changed.append(feed)
     with RENDER_LOCK:  # feedgen's date formatting changes the process locale
         cache.fill([index.posts[s] for feed in changed for s in feed.posts[:limit]], workers)
-        jobs, keys, made = [], [], {}
+        jobs, made = [], {}
         for feed in changed:
             items = _items(index, feed, settings, cache, made)
             updated = max((i.post.updated for i in items), default=EPOCH)
-            for n, (fmt, filename, ctype, _) in enumerate(FORMATS):
-                jobs.append((n, feed_meta(settings, feed, filename, updated, hubs), items))
-                keys.append(((feed.key, fmt), ctype, updated))
+            metas = {fmt: feed_meta(settings, feed, filename, updated, hubs) for fmt, filename, _, _ in FORMATS}
+            jobs.append((metas, items))
         _document_jobs[:] = jobs
         try:
-            bodies = pmap(_render_document_job, range(len(jobs)), workers)
+            rendered = pmap(_render_document_job, range(len(jobs)), workers, min_items=16)  # ~1 ms each
         finally:
             _document_jobs.clear()
-        for (key, ctype, updated), body in zip(keys, bodies, strict=True):
-            documents[key] = make_document(body, ctype, updated)
+        for feed, (metas, _), bodies in zip(changed, jobs, rendered, strict=True):
+            updated = metas["rss"].updated
+            for fmt, _, ctype, _ in FORMATS:
+                documents[(feed.key, fmt)] = make_document(bodies[fmt], ctype, updated)
     cache.keep_only({(index.posts[s].digest, index.posts[s].permalink) for f in index.feeds.values() for s in f.posts[:limit]})
     links = [_link(settings, feed) for feed in index.feed_list()]
     newest = documents[(FeedKey(SITE, ""), "rss")].last_modified
