@@ -6,7 +6,6 @@ is already published, so a request sees either the old state or the new one.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,29 +44,26 @@ class Snapshot:
 class RenderCache:
     """Rendered post bodies by (content digest, permalink), reused across builds."""
 
-    bodies: dict[tuple[str, str], tuple[bytes, bytes]] = field(default_factory=dict)  # zlib'd HTML
+    bodies: dict[tuple[str, str], RenderedBody] = field(default_factory=dict)
 
     def body(self, post: Post) -> RenderedBody:
-        content, summary = self.bodies[(post.digest, post.permalink)]
-        return RenderedBody(zlib.decompress(content).decode(), zlib.decompress(summary).decode())
+        return self.bodies[(post.digest, post.permalink)]
 
     def fill(self, posts: list[Post], workers: int) -> None:
         """Render the bodies of ``posts`` not cached yet."""
         todo = {(p.digest, p.permalink): p for p in posts if (p.digest, p.permalink) not in self.bodies}
         jobs = [(p.packed_body, p.permalink, p.summary) for p in todo.values()]
-        for key, packed in zip(todo, pmap(_render_body_job, jobs, workers), strict=True):
-            self.bodies[key] = packed
+        for key, body in zip(todo, pmap(_render_body_job, jobs, workers), strict=True):
+            self.bodies[key] = body
 
     def keep_only(self, keys: set[tuple[str, str]]) -> None:
         for key in [k for k in self.bodies if k not in keys]:
             del self.bodies[key]
 
 
-def _render_body_job(job: tuple[bytes, str, str]) -> tuple[bytes, bytes]:
-    packed, permalink, summary = job
-    markdown = zlib.decompress(packed).decode() if packed else ""
-    body = render_body(markdown, permalink, summary)
-    return zlib.compress(body.content.encode(), 1), zlib.compress(body.summary.encode(), 1)
+def _render_body_job(job: tuple[bytes, str, str]) -> RenderedBody:
+    markdown, permalink, summary = job
+    return render_body(markdown.decode(), permalink, summary)
 
 
 # The feeds of the build in progress (under RENDER_LOCK). Forked helpers inherit this list,
