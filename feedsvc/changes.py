@@ -46,8 +46,11 @@ class ChangeSet:
 
 def diff_snapshots(old: Snapshot, new: Snapshot) -> ChangeSet:
     """Posts compared by entry id and content digest; documents by ETag."""
-    old_posts = {old.index.ids[s]: p for s, p in old.index.posts.items()}
-    new_posts = {new.index.ids[s]: p for s, p in new.index.posts.items()}
+    # Only posts whose object or id differs can have changed (unchanged files keep their Post).
+    old_ids, new_ids = old.index.ids, new.index.ids
+    old_all, new_all = old.index.posts, new.index.posts
+    old_posts = {old_ids[s]: p for s, p in old_all.items() if new_all.get(s) is not p or new_ids[s] != old_ids[s]}
+    new_posts = {new_ids[s]: p for s, p in new_all.items() if old_all.get(s) is not p or old_ids[s] != new_ids[s]}
     changes = []
     for uid in sorted(new_posts.keys() | old_posts.keys()):
         before, after = old_posts.get(uid), new_posts.get(uid)

@@ -58,6 +58,13 @@ class Index:
     warnings: tuple[tuple[str, str], ...]  # (path, reason)
     next_publication: datetime | None  # the earliest future-dated post, for the scheduler
 
+    def with_versions(self, versions: Mapping[str, Post]) -> Index:
+        """This index with new versions of some of its posts, which must keep their
+        placement() (so no feed membership, order or id can change)."""
+        posts = dict(self.posts)
+        posts.update((src, post) for src, post in versions.items() if src in posts)
+        return Index(posts, self.ids, self.feeds, self.warnings, self.next_publication)
+
     def feed_list(self) -> list[Feed]:
         """Site first, then categories, then tags, each by name."""
         order = {SITE: 0, CATEGORY: 1, TAG: 2}
@@ -73,6 +80,11 @@ def category_names(categories: Iterable[str], hierarchy: bool) -> list[str]:
         path = f"{path}/{name}" if path else name
         names.append(path)
     return names
+
+
+def placement(post: Post) -> tuple[object, ...]:
+    """Everything about a post that decides its feeds, position and id in an index."""
+    return (post.published, post.draft, post.tags, post.categories, post.permalink, post.declared_id)
 
 
 def build_index(posts: Iterable[Post], settings: Settings, now: datetime) -> Index:

@@ -61,21 +61,24 @@ def scan(root: str) -> dict[str, tuple[str, StatKey]]:
             name = entry.name
             if name.startswith("."):
                 continue
-            rel = prefix + display_name(name)  # a key and a report line: printable UTF-8
             try:
-                is_link = entry.is_symlink()
-                if is_link and not os.path.realpath(entry.path).startswith(inside):
+                if entry.is_symlink() and not os.path.realpath(entry.path).startswith(inside):
                     continue  # escapes the content folder
+                if not entry.is_dir():
+                    if not name.lower().endswith(EXTENSIONS) or not is_post_file(name):
+                        continue  # not stat'ed at all: the rescan's cost is one stat per post
+                    info = entry.stat()
+                    if stat.S_ISREG(info.st_mode):
+                        rel = prefix + display_name(name)  # a key and a report line: printable
+                        found[rel] = (entry.path, (info.st_size, info.st_mtime_ns, info.st_ino))
+                    continue
                 info = entry.stat()
             except OSError:
                 continue  # vanished or dangling
-            if stat.S_ISDIR(info.st_mode):
-                ident = (info.st_dev, info.st_ino)
-                if ident not in seen_dirs:
-                    seen_dirs.add(ident)
-                    pending.append((entry.path, rel + "/"))
-            elif stat.S_ISREG(info.st_mode) and is_post_file(name):
-                found[rel] = (entry.path, (info.st_size, info.st_mtime_ns, info.st_ino))
+            ident = (info.st_dev, info.st_ino)
+            if ident not in seen_dirs:
+                seen_dirs.add(ident)
+                pending.append((entry.path, prefix + display_name(name) + "/"))
     return found
 
 

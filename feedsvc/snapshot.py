@@ -158,12 +158,15 @@ def build_snapshot(
             for fmt, _, ctype, _ in FORMATS:
                 documents[(feed.key, fmt)] = make_document(bodies[fmt], ctype, updated)
     cache.keep_only({(index.posts[s].digest, index.posts[s].permalink) for f in index.feeds.values() for s in f.posts[:limit]})
-    links = [_link(settings, feed) for feed in index.feed_list()]
     newest = documents[(FeedKey(SITE, ""), "rss")].last_modified
-    pages = {
-        "/": make_document(index_html(settings, links), "text/html; charset=utf-8", newest),
-        "/opml.xml": make_document(opml(settings, links), "text/x-opml; charset=utf-8", newest),
-    }
+    if previous is not None and previous.index.feeds is index.feeds and previous.pages["/"].last_modified == newest:
+        pages = previous.pages  # same feeds, names and counts: the same pages
+    else:
+        links = [_link(settings, feed) for feed in index.feed_list()]
+        pages = {
+            "/": make_document(index_html(settings, links), "text/html; charset=utf-8", newest),
+            "/opml.xml": make_document(opml(settings, links), "text/x-opml; charset=utf-8", newest),
+        }
     return Snapshot(
         index=index,
         documents=documents,

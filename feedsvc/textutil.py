@@ -22,6 +22,8 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 def display_name(name: str) -> str:
     """A file name as printable UTF-8 on one line: bytes that are not UTF-8 (which the OS hands
     over as surrogate escapes, PEP 383) and control characters become ``\\xNN``."""
+    if name.isprintable():  # the common case: no surrogate escape, no control character
+        return name
     text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 

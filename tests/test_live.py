@@ -279,3 +279,21 @@ def test_watch_mode_reloads_on_file_events(content: Path) -> None:
         wait_for(lambda: "Watched" in titles(svc), "the watchdog-triggered reload")
     finally:
         stop_background(app)
+
+
+def test_edits_that_move_a_post_rebuild_the_index(content: Path) -> None:
+    """A content-only edit reuses the index; a new date or new tags must not."""
+    svc = service_for(content)
+    old_index = svc.current().index
+    path = write(content, "p0.md", post_text("Post 0 body edit", date="2024-01-01 10:00:00", tags="[t0]", body="New body."))
+    bump_mtime(path)
+    svc.reload()
+    assert svc.current().index.feeds is old_index.feeds  # placement unchanged: index reused
+    assert b"New body." in svc.current().documents[(FeedKey(TAG, "t0"), "atom")].body
+    path = write(content, "p0.md", post_text("Post 0 moved", date="2024-12-31 10:00:00", tags="[t9]"))
+    bump_mtime(path)
+    svc.reload()
+    assert titles(svc)[0] == "Post 0 moved"  # newest now
+    assert "Post 0 moved" in titles(svc, (FeedKey(TAG, "t9"), "rss"))
+    assert "Post 0 moved" not in titles(svc, (FeedKey(TAG, "t0"), "rss"))
+    assert svc.current().index.feeds is not old_index.feeds
