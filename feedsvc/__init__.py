@@ -39,7 +39,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(values)
     app.config.update({f.name.upper(): getattr(settings, f.name) for f in SETTINGS})
     names = {f.name.upper() for f in SETTINGS}
-    app.config.update({k.upper(): v for k, v in (test_config or {}).items() if k.upper() not in names})
+    # other keys (tuning knobs such as NOTIFY_CONCURRENCY) from the TOML file or test_config
+    app.config.update({k: v for k, v in values.items() if k not in names})
     app.config["SETTINGS"] = settings
 
     hubs: tuple[str, ...] = ()
