@@ -105,3 +105,23 @@ def test_migrations_are_at_head(push_app: Callable[..., Flask]) -> None:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     with app.extensions["feedsvc.notify"].engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == head
+
+
+def test_unreadable_at_start_is_not_deleted(push_app: Callable[..., Flask], write_post: Callable[..., Path]) -> None:
+    """A post whose file is broken (or mid-write) when a process starts is not announced as
+    deleted; a deletion made while stopped is announced once the folder loads cleanly."""
+    write_post("a.md", title="A")
+    broken = write_post("b.md", title="B")
+    write_post("c.md", title="C")
+    first = push_app()
+    first.extensions["feedsvc.notify"].close()
+    good = broken.read_text()
+    broken.write_text(good[: len(good) // 3])  # a half-written file when the next process starts
+    (Path(first.config["CONTENT_DIR"]) / "a.md").unlink()  # deleted while stopped
+    second = push_app()
+    assert second.extensions["feedsvc"].current().errors
+    second.extensions["feedsvc.notify"].run_once()
+    assert events(second) == []  # neither B (unreadable) nor A (wait for a clean load)
+    broken.write_text(good)
+    pump(second, lambda: len(events(second)) == 1)
+    assert events(second) == [("post.deleted", "A")]

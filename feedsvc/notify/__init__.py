@@ -50,6 +50,7 @@ class Notifier:
         self._pending: deque[ChangeSet] = deque()
         self._lock = threading.Lock()
         self._scheduler: Any = None
+        self._deletions_pending = False
 
     def start(self, webhooks: Any) -> None:
         """Migrate, sync the config's endpoints, then record or reconcile the content state."""
@@ -58,7 +59,13 @@ class Notifier:
             endpoints.sync_config(self.engine, webhooks, self.settings.allow_private_targets)
         except ValueError as exc:
             raise ConfigError(f"FEEDSVC_CONFIG: {exc}") from None
-        made = self.recorder.start(self.service.current())
+        snapshot = self.service.current()
+        # With posts failing to load, a post missing from the snapshot may be unreadable rather
+        # than deleted: announce deletions once a load is clean (run_once checks).
+        self._deletions_pending = bool(snapshot.errors)
+        made = self.recorder.start(snapshot, deletions=not self._deletions_pending)
+        if self._deletions_pending:
+            logger.warning("%d posts failed to load: deletions made while stopped wait for a clean load", len(snapshot.errors))
         if made:
             logger.info("%d changes made while no process was running recorded", made)
 
@@ -79,6 +86,10 @@ class Notifier:
         with self._lock:
             while self._pending:
                 self.recorder.apply(self._pending.popleft())
+            snapshot = self.service.snapshot
+            if self._deletions_pending and snapshot is not None and not snapshot.errors:
+                self.recorder.reconcile(snapshot)
+                self._deletions_pending = False
             return self.dispatcher.run(budget)
 
     def job(self) -> None:

@@ -77,7 +77,7 @@ class Recorder:
         self.settings = settings
         self.external_hubs = settings.websub_hubs
 
-    def start(self, snapshot: Snapshot) -> int:
+    def start(self, snapshot: Snapshot, deletions: bool = True) -> int:
         """At process start: on an empty store record the state and announce nothing;
         otherwise announce what changed while no process was watching. Returns events made."""
         with self.engine.begin() as conn:
@@ -85,7 +85,7 @@ class Recorder:
                 self._record_all(conn, snapshot)
                 logger.info("notification store initialised: %d posts recorded, nothing announced", len(snapshot.index.posts))
                 return 0
-        return self.reconcile(snapshot)
+        return self.reconcile(snapshot, deletions)
 
     def _record_all(self, conn: Connection, snapshot: Snapshot) -> None:
         stamp = now()
@@ -96,16 +96,21 @@ class Recorder:
                   for topic, (etag, _) in topic_states(snapshot, self.settings).items()]
         insert_ignore(conn, t.topic_state, topics)
 
-    def reconcile(self, snapshot: Snapshot) -> int:
-        """Compare the whole snapshot with the stored state (a fresh process's view)."""
+    def reconcile(self, snapshot: Snapshot, deletions: bool = True) -> int:
+        """Compare the whole snapshot with the stored state (a fresh process's view).
+
+        ``deletions=False`` leaves stored posts that are missing from the snapshot alone: a
+        fresh process has no last good version of a file that is broken (or half-written)
+        right now, so "missing" may mean "unreadable", not "deleted"."""
         with self.engine.connect() as conn:
             stored = {r.uid: (r.hash, r.labels) for r in conn.execute(sa.select(t.content_state))}
             topics = {r.topic: r.etag for r in conn.execute(sa.select(t.topic_state))}
         current = post_states(snapshot)
         states = [PostState(uid, stored[uid][0] if uid in stored else None, h, p, labels(p))
                   for uid, (h, p) in current.items() if stored.get(uid, (None,))[0] != h]
-        states += [PostState(uid, h, GONE, None, json.loads(lab or "{}"))
-                   for uid, (h, lab) in stored.items() if h != GONE and uid not in current]
+        if deletions:
+            states += [PostState(uid, h, GONE, None, json.loads(lab or "{}"))
+                       for uid, (h, lab) in stored.items() if h != GONE and uid not in current]
         docs = topic_states(snapshot, self.settings)
         changed = [(topic, topics.get(topic), etag, snapshot.documents[dk]) for topic, (etag, dk) in docs.items() if topics.get(topic) != etag]
         changed += [(topic, etag, GONE, None) for topic, etag in topics.items() if etag != GONE and topic not in docs]
