@@ -33,6 +33,8 @@ _base = threading.local()
 def _absolute_urls(tag: str, attr: str, value: str) -> str | None:
     """nh3 attribute filter: resolve URL attributes against the post's permalink (RFC 3986 5)."""
     if (tag, attr) in _URL_ATTRS:
+        if value.startswith(("https://", "http://")) and "[" not in value and value[-1:] > " ":
+            return value  # already absolute (most links): urljoin would return it unchanged
         try:
             return urljoin(_base.url, value.strip())
         except ValueError:
