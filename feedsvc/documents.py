@@ -7,8 +7,10 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import brotli
+from werkzeug.http import http_date
 
 IDENTITY, GZIP, BROTLI = "identity", "gzip", "br"
 BROTLI_QUALITY = 9  # q11 costs ~10x the CPU for ~3% smaller feeds
@@ -22,6 +24,11 @@ class Variant:
     etag: str  # unquoted
     encoding: str
 
+    @property
+    def quoted_etag(self) -> str:
+        """The ETag header value: a strong entity tag (RFC 9110 8.8.3)."""
+        return f'"{self.etag}"'
+
 
 @dataclass(frozen=True, eq=False)
 class Document:
@@ -34,6 +41,11 @@ class Document:
     etag: str
     _variants: dict[str, Variant] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @cached_property
+    def http_last_modified(self) -> str | None:
+        """The Last-Modified header value (RFC 9110 5.6.7 IMF-fixdate), formatted once."""
+        return http_date(self.last_modified) if self.last_modified is not None else None
 
     def variant(self, encoding: str) -> Variant:
         """The body in ``encoding``, compressed once per document and then reused."""

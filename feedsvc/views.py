@@ -67,32 +67,31 @@ def conditional(response: Response) -> Response:
 
 
 def send_document(doc: Document, max_age: int | None = None, links: tuple[str, ...] = ()) -> Response:
+    """The document in the negotiated encoding, with validators and caching headers, made
+    conditional. Header values come precomputed from the document (a polled feed's 304 path
+    is mostly this function)."""
     variant = doc.variant(choose_encoding())
-    response = Response(variant.body, content_type=doc.content_type)
-    response.set_etag(variant.etag)
-    if doc.last_modified is not None:
-        response.last_modified = doc.last_modified
     age = service().settings.cache_max_age if max_age is None else max_age
-    response.headers["Cache-Control"] = f"public, max-age={age}"
-    response.headers["Vary"] = "Accept-Encoding"
+    headers = [("ETag", variant.quoted_etag), ("Cache-Control", f"public, max-age={age}"), ("Vary", "Accept-Encoding")]
+    if doc.http_last_modified is not None:
+        headers.append(("Last-Modified", doc.http_last_modified))
     if variant.encoding != IDENTITY:
-        response.headers["Content-Encoding"] = variant.encoding
-    for link in links:
-        response.headers.add("Link", link)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return conditional(response)
+        headers.append(("Content-Encoding", variant.encoding))
+    headers += [("Link", link) for link in links]
+    headers.append(("X-Content-Type-Options", "nosniff"))
+    return conditional(Response(variant.body, headers=headers, content_type=doc.content_type))
 
 
 def send_feed(kind: str, name: str, fmt: str, filename: str) -> Response:
-    snapshot = service().current()
+    svc = service()
+    snapshot = svc.current()
     key = FeedKey(kind, "" if kind == SITE else name_key(name))
     doc = snapshot.document(key, fmt)
     if doc is None:
         label = "category" if kind == CATEGORY else "tag"
         raise NotFound(f"No {label} named {name!r}.")
-    feed = snapshot.index.feeds[key]
-    self_url = service().settings.url(f"{feed.path}/{filename}")
-    links = tuple(f'<{hub}>; rel="hub"' for hub in service().hubs) + (f'<{self_url}>; rel="self"',)
+    self_url = svc.settings.url(f"{snapshot.index.feeds[key].path}/{filename}")
+    links = tuple(f'<{hub}>; rel="hub"' for hub in svc.hubs) + (f'<{self_url}>; rel="self"',)
     return send_document(doc, links=links)
 
 
