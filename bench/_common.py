@@ -36,7 +36,7 @@ def corpus(n: int, workdir: Path = WORKDIR) -> Path:
     if not stamp.exists():
         shutil.rmtree(out, ignore_errors=True)
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, str(BENCH / "gen_corpus.py"), str(out), str(n)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([sys.executable, str(REPO / "tests" / "gen_corpus.py"), str(out), str(n)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         stamp.touch()
     return out
 
