@@ -75,13 +75,14 @@ def run(store: str, url: str, endpoints: int, interval: float) -> dict[str, Any]
         notifier = app.extensions["feedsvc.notify"]
         for n in range(endpoints):
             ep.create(notifier.engine, {"url": f"http://127.0.0.1:{port}/hook/{n}", "secret": ep.new_secret()})
-        start_background(app)
+        background = start_background(app)
         time.sleep(interval * 1.5)  # let the scheduler settle; the write below is the clock's zero
         written = time.monotonic()
         tmp_file = content / ".new.tmp"
         tmp_file.write_text(POST.format(title="Fan-out", day=2))
         os.replace(tmp_file, content / "new.md")
         first, last = results.get(timeout=300)
+        background.scheduler.shutdown(wait=True)  # let a running job end before the store's folder goes
         stop_background(app)
         notifier.close()
     proc.terminate()

@@ -25,6 +25,17 @@ WATCH_DEBOUNCE = 0.25  # seconds of quiet after a filesystem event before reload
 _start_lock = threading.Lock()
 
 
+class _SkipBusyJob(logging.Filter):
+    """max_instances=1 is the design (a long send run, a slow reload): a skipped run of a busy
+    job is expected, not worth a warning per second."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkipBusyJob())
+
+
 class Background:
     """One process's scheduler (and optional watcher) around a FeedService."""
 
