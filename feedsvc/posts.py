@@ -26,6 +26,8 @@ TEXT_KEYS = frozenset({"title", "slug", "urlname", "id", "author", "summary", "d
 KNOWN_KEYS = TEXT_KEYS | {"date", "updated", "lastmod", "draft"}
 MAX_META_NODES = 5000  # bounds any walk over metadata: YAML alias bombs, recursive aliases
 MAX_META_DEPTH = 20
+MAX_NAMES = 500  # tags or categories per post
+MAX_NAME_LENGTH = 200  # characters in one tag or category name
 _STR_TAG = "tag:yaml.org,2002:str"
 _NULL_TAG = "tag:yaml.org,2002:null"
 _YAML_LOADER_BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -208,11 +210,15 @@ def _names(meta: Mapping[str, Any], key: str, rel: str) -> tuple[str, ...]:
     if value is None or value == "":
         return ()
     items = value if isinstance(value, list) else [value]
+    if len(items) > MAX_NAMES:  # each name is a feed: one post must not create thousands
+        raise PostError(rel, f"{key}: {len(items)} names, more than {MAX_NAMES}")
     names: list[str] = []
     for item in items:
         if isinstance(item, (list, dict)):
             raise PostError(rel, f"{key} must be a list of names")
         name = clean_line(str(item)) if item is not None else ""
+        if len(name) > MAX_NAME_LENGTH:
+            raise PostError(rel, f"{key}: a name longer than {MAX_NAME_LENGTH} characters")
         if name and name not in names:
             names.append(name)
     return tuple(names)

@@ -377,3 +377,20 @@ def test_ordinary_nesting_is_still_html() -> None:
     assert rendered.content.count("<blockquote>") == 30 and rendered.content.count("<ul>") == 20
     raw = "<table>" + "<tr><td>cell" * 500 + "</table>\n"  # optional end tags do not nest
     assert "<td>cell</td>" in render_body(raw, f"{SITE_URL}/p/", "").content
+
+
+@pytest.mark.parametrize(
+    ("front", "reason"),
+    [
+        ("tags: [" + ", ".join(f"t{i}" for i in range(501)) + "]", "tags: 501 names, more than 500"),
+        ("categories: [" + "x" * 201 + "]", "categories: a name longer than 200 characters"),
+    ],
+    ids=["thousands-of-feeds", "huge-name"],
+)
+def test_names_that_would_explode_the_feed_count_are_refused(front: str, reason: str) -> None:
+    from feedsvc.config import load_settings
+    from feedsvc.posts import PostError, parse_post
+
+    data = f"---\ntitle: T\ndate: 2024-01-01\n{front}\n---\nbody\n".encode()
+    with pytest.raises(PostError, match=reason):
+        parse_post(data, "p.md", load_settings({}))
