@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 
 from .config import Settings
@@ -34,9 +35,27 @@ def is_post_file(name: str) -> bool:
     return lower.endswith(EXTENSIONS)
 
 
-def scan(root: str) -> dict[str, tuple[str, StatKey]]:
+# A folder listing is reused while the folder's mtime is unchanged and at least this old: a
+# file created in the same timestamp tick as the listing would not change the mtime again.
+TRUST_LISTING_NS = 2_000_000_000
+
+
+@dataclass
+class Listing:
+    """The post-file candidates and subfolders of one folder, as of its mtime."""
+
+    mtime_ns: int
+    files: list[tuple[str, str]]  # (key, path)
+    folders: list[tuple[str, str]]  # (path, key prefix)
+
+
+def scan(root: str, listings: dict[str, Listing] | None = None) -> dict[str, tuple[str, StatKey]]:
     """Every post file under ``root`` -> (absolute path, stat key). Symlinks are followed only
-    while their target stays inside the folder; loops are visited once."""
+    while their target stays inside the folder; loops are visited once.
+
+    ``listings`` (kept by the caller between scans) lets an unchanged folder skip its listing:
+    a rescan then costs one stat per post file and per folder.
+    """
     try:
         real_root = os.path.realpath(root)
         st = os.stat(real_root)
@@ -47,39 +66,62 @@ def scan(root: str) -> dict[str, tuple[str, StatKey]]:
     found: dict[str, tuple[str, StatKey]] = {}
     seen_dirs = {(st.st_dev, st.st_ino)}
     inside = real_root.rstrip(os.sep) + os.sep
-    pending = [(real_root, "")]
+    visited: dict[str, Listing] = {}
+    trusted_before = time.time_ns() - TRUST_LISTING_NS
+    pending = [(real_root, "", st.st_mtime_ns)]
     while pending:
-        folder, prefix = pending.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError as exc:
-            if not prefix:
-                raise ContentFolderError(f"content folder {root}: {exc.strerror}") from None
-            logger.warning("cannot list %s: %s", folder, exc.strerror)
-            continue
-        for entry in entries:
-            name = entry.name
-            if name.startswith("."):
-                continue
+        folder, prefix, mtime_ns = pending.pop()
+        listing = listings.get(folder) if listings is not None else None
+        if listing is None or listing.mtime_ns != mtime_ns or mtime_ns > trusted_before:
+            listing = _list(folder, prefix, inside, mtime_ns, root)
+        visited[folder] = listing
+        for key, path in listing.files:
             try:
-                if entry.is_symlink() and not os.path.realpath(entry.path).startswith(inside):
-                    continue  # escapes the content folder
-                if not entry.is_dir():
-                    if not name.lower().endswith(EXTENSIONS) or not is_post_file(name):
-                        continue  # not stat'ed at all: the rescan's cost is one stat per post
-                    info = entry.stat()
-                    if stat.S_ISREG(info.st_mode):
-                        rel = prefix + display_name(name)  # a key and a report line: printable
-                        found[rel] = (entry.path, (info.st_size, info.st_mtime_ns, info.st_ino))
-                    continue
-                info = entry.stat()
+                info = os.stat(path)
             except OSError:
                 continue  # vanished or dangling
+            if stat.S_ISREG(info.st_mode):
+                found[key] = (path, (info.st_size, info.st_mtime_ns, info.st_ino))
+        for path, sub in listing.folders:
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
             ident = (info.st_dev, info.st_ino)
-            if ident not in seen_dirs:
+            if stat.S_ISDIR(info.st_mode) and ident not in seen_dirs:
                 seen_dirs.add(ident)
-                pending.append((entry.path, prefix + display_name(name) + "/"))
+                pending.append((path, sub, info.st_mtime_ns))
+    if listings is not None:
+        listings.clear()
+        listings.update(visited)
     return found
+
+
+def _list(folder: str, prefix: str, inside: str, mtime_ns: int, root: str) -> Listing:
+    listing = Listing(mtime_ns, [], [])
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as exc:
+        if not prefix:
+            raise ContentFolderError(f"content folder {root}: {exc.strerror}") from None
+        logger.warning("cannot list %s: %s", folder, exc.strerror)
+        return listing
+    for entry in entries:
+        name = entry.name
+        if name.startswith("."):
+            continue
+        try:
+            if entry.is_symlink() and not os.path.realpath(entry.path).startswith(inside):
+                continue  # escapes the content folder
+            is_dir = entry.is_dir()
+        except OSError:
+            continue
+        key = prefix + display_name(name)  # a key and a report line: printable UTF-8
+        if is_dir:
+            listing.folders.append((entry.path, key + "/"))
+        elif is_post_file(name):
+            listing.files.append((key, entry.path))
+    return listing
 
 
 @dataclass
@@ -103,6 +145,10 @@ class ContentLoader:
 
     settings: Settings
     slots: dict[str, _Slot] = field(default_factory=dict)
+    listings: dict[str, Listing] = field(default_factory=dict)  # scan()'s folder cache
+
+    def scan(self) -> dict[str, tuple[str, StatKey]]:
+        return scan(self.root, self.listings)
 
     @property
     def root(self) -> str:
@@ -127,7 +173,7 @@ class ContentLoader:
         """Parse new and changed files, forget removed ones; ``files`` is a scan() result
         and ``plan`` its plan(), when the caller has them already."""
         if files is None:
-            files = scan(self.root)
+            files = self.scan()
         todo, gone = plan or self.plan(files)
         parsed = pmap(_parse, [(files[rel][0], rel, self.settings) for rel in todo], workers)
         for rel, outcome in zip(todo, parsed, strict=True):

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from .changes import ChangeSet, diff_snapshots
 from .config import Settings
 from .index import Index, build_index, placement
-from .loader import ContentFolderError, ContentLoader, scan
+from .loader import ContentFolderError, ContentLoader
 from .parallel import default_workers
 from .posts import Post
 from .snapshot import RenderCache, Snapshot, build_snapshot
@@ -90,7 +90,7 @@ class FeedService:
 
     def _reload(self, started: float) -> ReloadReport:
         try:
-            files = scan(self.settings.content_dir)
+            files = self.loader.scan()
         except ContentFolderError as exc:
             return self._keep(started, str(exc))
         todo, gone = self.loader.plan(files)

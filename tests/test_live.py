@@ -17,6 +17,7 @@ from feedsvc import create_app
 from feedsvc.changes import ChangeSet
 from feedsvc.config import load_settings
 from feedsvc.index import SITE, TAG, FeedKey
+from feedsvc.loader import Listing, scan
 from feedsvc.runtime import start_background, stop_background
 from feedsvc.service import FeedService
 
@@ -297,3 +298,33 @@ def test_edits_that_move_a_post_rebuild_the_index(content: Path) -> None:
     assert "Post 0 moved" in titles(svc, (FeedKey(TAG, "t9"), "rss"))
     assert "Post 0 moved" not in titles(svc, (FeedKey(TAG, "t0"), "rss"))
     assert svc.current().index.feeds is not old_index.feeds
+
+
+def test_scan_reuses_an_unchanged_folder_listing_but_sees_every_change(tmp_path: Path) -> None:
+    folder = tmp_path / "c"
+    for name in ("a.md", "sub/b.md"):
+        write(folder, name, post_text(name))
+    old = time.time() - 60
+    for path in (folder, folder / "sub"):
+        os.utime(path, (old, old))  # listings of folders untouched for a while are reused
+    listings: dict[str, Listing] = {}
+    assert set(scan(str(folder), listings)) == {"a.md", "sub/b.md"}
+    first = scan(str(folder), listings)
+    write(folder, "a.md", post_text("a, edited, longer"))  # content: the file's own stat changes
+    assert scan(str(folder), listings)["a.md"][1] != first["a.md"][1]
+    write(folder, "sub/c.md", post_text("c"))  # a new name changes the folder's mtime
+    (folder / "a.md").unlink()
+    assert set(scan(str(folder), listings)) == {"sub/b.md", "sub/c.md"}
+
+
+def test_a_recently_changed_folder_is_always_listed_again(tmp_path: Path) -> None:
+    """A file created in the same timestamp tick as the last listing leaves the folder's mtime
+    as it was: listings of folders changed in the last 2 s are never trusted."""
+    folder = tmp_path / "c"
+    write(folder, "a.md", post_text("a"))
+    listings: dict[str, Listing] = {}
+    scan(str(folder), listings)
+    st = folder.stat()
+    write(folder, "b.md", post_text("b"))
+    os.utime(folder, ns=(st.st_atime_ns, st.st_mtime_ns))  # as if b.md landed in the same tick
+    assert set(scan(str(folder), listings)) == {"a.md", "b.md"}
