@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # ruff: noqa
-# Copied verbatim from ../shared/tools/gen_corpus.py (the project's corpus generator) so that
-# tests never read ../shared. Used by tests/test_feed_validity.py as gen_corpus.main([...]).
+# Copied verbatim from shared/tools/gen_corpus.py beside this repository (the corpus generator) so that
+# tests never read outside the repo. Used by tests/test_feed_validity.py as gen_corpus.main([...]).
 """Deterministic corpus generator for feed-service benchmarks (stdlib only).
 
 Usage:
