@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -114,19 +114,10 @@ def _add_entry(fg: FeedGenerator, item: Item) -> None:
     fe.content(item.body.content or item.body.summary or post.title, type="html")
 
 
-def render_rss(meta: FeedMeta, items: Sequence[Item]) -> bytes:
-    """RSS 2.0 with content:encoded, atom:link self/hub and dc:creator."""
-    return bytes(_generator(meta, items).rss_str(pretty=False, encoding="UTF-8", xml_declaration=True))
-
-
-def render_atom(meta: FeedMeta, items: Sequence[Item]) -> bytes:
-    """Atom 1.0 (RFC 4287)."""
-    return bytes(_generator(meta, items).atom_str(pretty=False, encoding="UTF-8", xml_declaration=True))
-
-
 def render_formats(metas: Mapping[str, FeedMeta], items: Sequence[Item]) -> dict[str, bytes]:
-    """Every format of one feed (keys of FORMATS). RSS and Atom share one FeedGenerator, so
-    the entries are built once; only the self link differs between them."""
+    """Every format of one feed (keys of FORMATS): Atom 1.0 (RFC 4287); RSS 2.0 with
+    content:encoded, atom:link self/hub and dc:creator; JSON Feed 1.1. RSS and Atom share one
+    FeedGenerator, so the entries are built once; only the self link differs between them."""
     fg = _generator(metas["atom"], items)
     out = {"atom": bytes(fg.atom_str(pretty=False, encoding="UTF-8", xml_declaration=True))}
     fg.link(_links(metas["rss"]), replace=True)
@@ -184,12 +175,10 @@ def plain_text(fragment: str) -> str:
     return " ".join(html.unescape(nh3.clean(fragment, tags=set())).split())
 
 
-Renderer = Callable[[FeedMeta, Sequence[Item]], bytes]
-
-# (format, file name, content type, renderer): one table drives rendering and routes.
-FORMATS: tuple[tuple[str, str, str, Renderer], ...] = (
-    ("rss", "rss.xml", "application/rss+xml; charset=utf-8", render_rss),
-    ("atom", "atom.xml", "application/atom+xml; charset=utf-8", render_atom),
-    ("json", "feed.json", "application/feed+json; charset=utf-8", render_json),
+# (format, file name, content type): one table drives rendering (render_formats) and routes.
+FORMATS: tuple[tuple[str, str, str], ...] = (
+    ("rss", "rss.xml", "application/rss+xml; charset=utf-8"),
+    ("atom", "atom.xml", "application/atom+xml; charset=utf-8"),
+    ("json", "feed.json", "application/feed+json; charset=utf-8"),
 )
 FORMAT_BY_FILE = {fmt[1]: fmt for fmt in FORMATS}

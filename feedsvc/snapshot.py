@@ -146,7 +146,7 @@ def build_snapshot(
         for feed in changed:
             items = _items(index, feed, settings, cache, made)
             updated = max((i.post.updated for i in items), default=EPOCH)
-            metas = {fmt: feed_meta(settings, feed, filename, updated, hubs) for fmt, filename, _, _ in FORMATS}
+            metas = {fmt: feed_meta(settings, feed, filename, updated, hubs) for fmt, filename, _ in FORMATS}
             jobs.append((metas, items))
         _document_jobs[:] = jobs
         try:
@@ -155,7 +155,7 @@ def build_snapshot(
             _document_jobs.clear()
         for feed, (metas, _), bodies in zip(changed, jobs, rendered, strict=True):
             updated = metas["rss"].updated
-            for fmt, _, ctype, _ in FORMATS:
+            for fmt, _, ctype in FORMATS:
                 documents[(feed.key, fmt)] = make_document(bodies[fmt], ctype, updated)
     cache.keep_only({(index.posts[s].digest, index.posts[s].permalink) for f in index.feeds.values() for s in f.posts[:limit]})
     newest = documents[(FeedKey(SITE, ""), "rss")].last_modified
@@ -180,7 +180,7 @@ def build_snapshot(
 
 def _link(settings: Settings, feed: Feed) -> FeedLink:
     title = settings.title if feed.key.kind == SITE else f"{settings.title}: {feed.name}"
-    urls = tuple((_LABELS[fmt], settings.url(f"{feed.path}/{filename}"), ctype) for fmt, filename, ctype, _ in FORMATS)
+    urls = tuple((_LABELS[fmt], settings.url(f"{feed.path}/{filename}"), ctype) for fmt, filename, ctype in FORMATS)
     return FeedLink(kind=feed.key.kind, name=feed.name, title=title, count=len(feed.posts), urls=urls)
 
 

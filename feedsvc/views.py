@@ -97,7 +97,7 @@ def send_feed(kind: str, name: str, fmt: str, filename: str) -> Response:
 
 def _register_feed_routes() -> None:
     """One table (FORMATS) drives every feed route."""
-    for fmt, filename, _ctype, _render in FORMATS:
+    for fmt, filename, _ctype in FORMATS:
         for kind, rule in ((SITE, f"/{filename}"), (CATEGORY, f"/categories/<name:name>/{filename}"), (TAG, f"/tags/<name:name>/{filename}")):
             def view(name: str = "", _kind: str = kind, _fmt: str = fmt, _file: str = filename) -> Response:
                 return send_feed(_kind, name, _fmt, _file)
