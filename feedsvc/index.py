@@ -89,7 +89,8 @@ def placement(post: Post) -> tuple[object, ...]:
 
 def build_index(posts: Iterable[Post], settings: Settings, now: datetime) -> Index:
     """Index the publishable posts: drafts and posts dated after ``now`` are left out."""
-    visible, future = [], []
+    visible: list[Post] = []
+    future: list[Post] = []
     for post in posts:
         if post.draft:
             continue

@@ -141,7 +141,8 @@ def parse_post(data: bytes, rel: str, settings: Settings) -> Post:
 
 def _split(text: str, rel: str) -> tuple[dict[str, Any], str]:
     if _YAML.detect(text):
-        handler, kind = _YAML, "YAML"
+        handler: BaseHandler = _YAML
+        kind = "YAML"
     elif _TOML.detect(text):
         handler, kind = _TOML, "TOML"
     else:

@@ -142,7 +142,8 @@ def build_snapshot(
             changed.append(feed)
     with RENDER_LOCK:  # feedgen's date formatting changes the process locale
         cache.fill([index.posts[s] for feed in changed for s in feed.posts[:limit]], workers)
-        jobs, made = [], {}
+        jobs: list[tuple[dict[str, FeedMeta], list[Item]]] = []
+        made: dict[str, Item] = {}
         for feed in changed:
             items = _items(index, feed, settings, cache, made)
             updated = max((i.post.updated for i in items), default=EPOCH)

@@ -11,6 +11,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed, Unauthorized
 from werkzeug.http import parse_date, parse_etags
 from werkzeug.routing import PathConverter
+from werkzeug.wrappers import Response as BaseResponse
 
 from .documents import BROTLI, GZIP, IDENTITY, Document
 from .index import CATEGORY, SITE, TAG, FeedKey
@@ -46,7 +47,7 @@ def choose_encoding() -> str:
     return GZIP if gz > 0 else IDENTITY
 
 
-def conditional(response: Response) -> Response:
+def conditional(response: BaseResponse) -> BaseResponse:
     """RFC 9110 13.2.2: If-Match first (strong comparison; ``*`` matches any current
     representation), else If-Unmodified-Since (13.1.4; werkzeug ignores it), then
     If-None-Match / If-Modified-Since via werkzeug. werkzeug alone answers 412 to a matching
@@ -66,7 +67,7 @@ def conditional(response: Response) -> Response:
     return response.make_conditional(environ)
 
 
-def send_document(doc: Document, max_age: int | None = None, links: tuple[str, ...] = ()) -> Response:
+def send_document(doc: Document, max_age: int | None = None, links: tuple[str, ...] = ()) -> BaseResponse:
     """The document in the negotiated encoding, with validators and caching headers, made
     conditional. Header values come precomputed from the document (a polled feed's 304 path
     is mostly this function)."""
@@ -82,7 +83,7 @@ def send_document(doc: Document, max_age: int | None = None, links: tuple[str, .
     return conditional(Response(variant.body, headers=headers, content_type=doc.content_type))
 
 
-def send_feed(kind: str, name: str, fmt: str, filename: str) -> Response:
+def send_feed(kind: str, name: str, fmt: str, filename: str) -> BaseResponse:
     svc = service()
     snapshot = svc.current()
     key = FeedKey(kind, "" if kind == SITE else name_key(name))
@@ -99,7 +100,7 @@ def _register_feed_routes() -> None:
     """One table (FORMATS) drives every feed route."""
     for fmt, filename, _ctype in FORMATS:
         for kind, rule in ((SITE, f"/{filename}"), (CATEGORY, f"/categories/<name:name>/{filename}"), (TAG, f"/tags/<name:name>/{filename}")):
-            def view(name: str = "", _kind: str = kind, _fmt: str = fmt, _file: str = filename) -> Response:
+            def view(name: str = "", _kind: str = kind, _fmt: str = fmt, _file: str = filename) -> BaseResponse:
                 return send_feed(_kind, name, _fmt, _file)
 
             bp.add_url_rule(rule, f"{kind}_{fmt}", view, methods=["GET", "HEAD"], merge_slashes=NO_REDIRECT)
@@ -109,12 +110,12 @@ _register_feed_routes()
 
 
 @bp.get("/", merge_slashes=NO_REDIRECT)
-def index_page() -> Response:
+def index_page() -> BaseResponse:
     return send_document(service().current().pages["/"])
 
 
 @bp.get("/opml.xml", merge_slashes=NO_REDIRECT)
-def opml_page() -> Response:
+def opml_page() -> BaseResponse:
     return send_document(service().current().pages["/opml.xml"])
 
 
@@ -167,7 +168,7 @@ def admin_reload() -> Response:
     return Response(json.dumps(body) + "\n", content_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-def plain_error(exc: HTTPException) -> Response:
+def plain_error(exc: HTTPException) -> BaseResponse:
     """Every HTTP error is a short plain-text message: no HTML, no stack trace. Headers the
     error carries (Allow on 405, WWW-Authenticate on 401) are kept."""
     code = exc.code or 500

@@ -112,7 +112,8 @@ class Recorder:
             states += [PostState(uid, h, GONE, None, json.loads(lab or "{}"))
                        for uid, (h, lab) in stored.items() if h != GONE and uid not in current]
         docs = topic_states(snapshot, self.settings)
-        changed = [(topic, topics.get(topic), etag, snapshot.documents[dk]) for topic, (etag, dk) in docs.items() if topics.get(topic) != etag]
+        changed: list[tuple[str, str | None, str, Any]] = [
+            (topic, topics.get(topic), etag, snapshot.documents[dk]) for topic, (etag, dk) in docs.items() if topics.get(topic) != etag]
         changed += [(topic, etag, GONE, None) for topic, etag in topics.items() if etag != GONE and topic not in docs]
         return self._apply(states, changed)
 
@@ -122,7 +123,8 @@ class Recorder:
         for change in changes.posts:
             old = None if change.action == PUBLISHED else post_hash(change.previous) if change.previous else None
             post = None if change.action == REMOVED else change.post
-            lab = labels(post or change.previous) if (post or change.previous) else {}
+            shown = post or change.previous
+            lab = labels(shown) if shown is not None else {}
             states.append(PostState(change.uid, old, post_hash(post) if post else GONE, post, lab))
         topics = []
         for doc in changes.documents:
