@@ -66,12 +66,6 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> ChangeSet:
         if a is not None and b is not None and a.etag == b.etag:
             continue
         feed = (new.index.feeds.get(key[0]) or old.index.feeds[key[0]])
-        path = f"{feed.path}/{_filename(key[1])}"
-        docs.append(DocumentChange(key[0], key[1], path, a.etag if a else None, b.etag if b else None))
+        docs.append(DocumentChange(key[0], key[1], feed.document_path(key[1]), a.etag if a else None, b.etag if b else None))
     return ChangeSet(new.generation, tuple(changes), tuple(docs), new)
 
-
-def _filename(fmt: str) -> str:
-    from .render import FORMATS
-
-    return next(f[1] for f in FORMATS if f[0] == fmt)

@@ -13,7 +13,7 @@ import brotli
 from werkzeug.http import http_date
 
 IDENTITY, GZIP, BROTLI = "identity", "gzip", "br"
-BROTLI_QUALITY = 9  # q11 costs ~10x the CPU for ~3% smaller feeds
+BROTLI_QUALITY = 9  # q11: 8x the CPU (130 vs 16 ms, a 137 KB feed) for 7% fewer bytes
 
 
 @dataclass(frozen=True, slots=True)

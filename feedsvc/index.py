@@ -14,6 +14,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from .config import Settings
+from .formats import FILE_BY_FORMAT
 from .posts import Post
 from .textutil import name_key, url_segment
 
@@ -39,13 +40,11 @@ class Feed:
     key: FeedKey
     name: str  # display name; "" for the site
     posts: tuple[str, ...]  # post sources, newest first
+    path: str  # site path of the feed folder, e.g. /tags/%E5%8D%97 ; "" for the site
 
-    @property
-    def path(self) -> str:
-        """Site path of the feed folder, e.g. /tags/%E5%8D%97/ ; "" for the site."""
-        if self.key.kind == SITE:
-            return ""
-        return f"{self.key.prefix}/{url_segment(self.name)}"
+    def document_path(self, fmt: str) -> str:
+        """Site path of one of the feed's documents, e.g. /tags/%E5%8D%97/atom.xml."""
+        return f"{self.path}/{FILE_BY_FORMAT[fmt]}"
 
 
 @dataclass(frozen=True)
@@ -169,5 +168,6 @@ def _feeds(visible: list[Post], settings: Settings) -> dict[FeedKey, Feed]:
         if key.kind != SITE:
             # the most used spelling names the feed; ties go to the smallest, for determinism
             name = min(spellings[key].items(), key=lambda item: (-item[1], item[0]))[0]
-        feeds[key] = Feed(key=key, name=name, posts=tuple(sources))
+        path = f"{key.prefix}/{url_segment(name)}" if key.kind != SITE else ""
+        feeds[key] = Feed(key=key, name=name, posts=tuple(sources), path=path)
     return feeds

@@ -97,10 +97,6 @@ def sanitize(html: str, base_url: str) -> str:
     return _cleaner.clean(html)
 
 
-def render_markdown(markdown: str, base_url: str) -> str:
-    return sanitize(_markdown_html(markdown), base_url)
-
-
 def render_body(markdown: str, base_url: str, summary_text: str) -> RenderedBody:
     """Render a post body; the summary is the part before <!--more-->, else ``summary_text``
     (front matter summary/description, plain text), else the first paragraph.

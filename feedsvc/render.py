@@ -174,11 +174,3 @@ def plain_text(fragment: str) -> str:
     """The text of a sanitized HTML fragment, on one line."""
     return " ".join(html.unescape(nh3.clean(fragment, tags=set())).split())
 
-
-# (format, file name, content type): one table drives rendering (render_formats) and routes.
-FORMATS: tuple[tuple[str, str, str], ...] = (
-    ("rss", "rss.xml", "application/rss+xml; charset=utf-8"),
-    ("atom", "atom.xml", "application/atom+xml; charset=utf-8"),
-    ("json", "feed.json", "application/feed+json; charset=utf-8"),
-)
-FORMAT_BY_FILE = {fmt[1]: fmt for fmt in FORMATS}

@@ -108,7 +108,7 @@ class FeedService:
         same_files = len(before) == len(todo) and not gone and not self._publication_due(now)
         reused = self._reuse_index(before, result.posts) if same_files else None
         index = reused or build_index(result.posts.values(), self.settings, now)
-        snapshot = build_snapshot(index, self.settings, self.cache, self.snapshot, result.errors, now, self.hubs, workers)
+        snapshot = build_snapshot(index, self.settings, self.cache, self.snapshot, result.errors, self.hubs, workers)
         previous, self.snapshot = self.snapshot, snapshot  # the swap: one reference assignment
         # Hand the pages the old snapshot freed back to the OS (a 1-3 ms trim): before gunicorn
         # forks workers from this process, and after every change, or fragmentation grows RSS.
@@ -167,7 +167,7 @@ class FeedService:
         self.degraded = reason
         if self.snapshot is None:  # nothing to keep: serve an empty site rather than fail
             index = build_index((), self.settings, utcnow())
-            self.snapshot = build_snapshot(index, self.settings, self.cache, None, (), utcnow(), self.hubs)
+            self.snapshot = build_snapshot(index, self.settings, self.cache, None, (), self.hubs)
         return self._report(started, 0, 0, NO_CHANGES, applied=False)
 
     def _report(self, started: float, reread: int, removed: int, changed: dict[str, int], applied: bool) -> ReloadReport:

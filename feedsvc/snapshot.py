@@ -12,12 +12,13 @@ from datetime import datetime
 
 from .config import Settings
 from .documents import Document, make_document
+from .formats import FORMATS
 from .index import CATEGORY, SITE, TAG, Feed, FeedKey, Index
 from .markup import RenderedBody, render_body
 from .pages import FeedLink, index_html, opml
 from .parallel import pmap
 from .posts import Post
-from .render import EPOCH, FORMATS, RENDER_LOCK, FeedMeta, Item, render_formats
+from .render import EPOCH, RENDER_LOCK, FeedMeta, Item, render_formats
 
 DocKey = tuple[FeedKey, str]  # (feed, format)
 Signature = tuple[object, ...]
@@ -34,7 +35,6 @@ class Snapshot:
     signatures: Mapping[FeedKey, Signature]  # what each feed's documents were rendered from
     errors: tuple[tuple[str, str], ...]  # (path, reason) of posts that failed to load
     generation: int
-    built_at: datetime  # wall clock, for /healthz only: never in a document
 
     def document(self, key: FeedKey, fmt: str) -> Document | None:
         return self.documents.get((key, fmt))
@@ -76,22 +76,24 @@ def _render_document_job(number: int) -> dict[str, bytes]:
     return render_formats(metas, items)
 
 
-def feed_meta(settings: Settings, feed: Feed, fmt_file: str, updated: datetime, hubs: tuple[str, ...]) -> FeedMeta:
+def feed_title(settings: Settings, feed: Feed) -> str:
+    return settings.title if feed.key.kind == SITE else f"{settings.title}: {feed.name}"
+
+
+def feed_meta(settings: Settings, feed: Feed, fmt: str, updated: datetime, hubs: tuple[str, ...]) -> FeedMeta:
     kind, name = feed.key.kind, feed.name
     if kind == SITE:
-        title, description, home = settings.title, settings.description, settings.url("/")
+        description, home = settings.description, settings.url("/")
     else:
-        label = "category" if kind == CATEGORY else "tag"
-        title = f"{settings.title}: {name}"
-        description = f"Posts in {label} {name} on {settings.title}" if kind == CATEGORY else f"Posts tagged {name} on {settings.title}"
+        description = f"Posts in category {name} on {settings.title}" if kind == CATEGORY else f"Posts tagged {name} on {settings.title}"
         home = settings.url(feed.path + "/")
     return FeedMeta(
-        title=title,
+        title=feed_title(settings, feed),
         description=description,
         language=settings.language,
         author=settings.feed_author,
         home_url=home,
-        self_url=settings.url(f"{feed.path}/{fmt_file}"),
+        self_url=settings.url(feed.document_path(fmt)),
         feed_id=settings.url(f"{feed.path}/"),
         updated=updated,
         hubs=hubs,
@@ -123,7 +125,6 @@ def build_snapshot(
     cache: RenderCache,
     previous: Snapshot | None,
     errors: tuple[tuple[str, str], ...],
-    built_at: datetime,
     hubs: tuple[str, ...] = (),
     workers: int = 1,
 ) -> Snapshot:
@@ -147,7 +148,7 @@ def build_snapshot(
         for feed in changed:
             items = _items(index, feed, settings, cache, made)
             updated = max((i.post.updated for i in items), default=EPOCH)
-            metas = {fmt: feed_meta(settings, feed, filename, updated, hubs) for fmt, filename, _ in FORMATS}
+            metas = {fmt: feed_meta(settings, feed, fmt, updated, hubs) for fmt, _, _ in FORMATS}
             jobs.append((metas, items))
         _document_jobs[:] = jobs
         try:
@@ -175,14 +176,12 @@ def build_snapshot(
         signatures=signatures,
         errors=errors,
         generation=(previous.generation + 1) if previous else 1,
-        built_at=built_at,
     )
 
 
 def _link(settings: Settings, feed: Feed) -> FeedLink:
-    title = settings.title if feed.key.kind == SITE else f"{settings.title}: {feed.name}"
-    urls = tuple((_LABELS[fmt], settings.url(f"{feed.path}/{filename}"), ctype) for fmt, filename, ctype in FORMATS)
-    return FeedLink(kind=feed.key.kind, name=feed.name, title=title, count=len(feed.posts), urls=urls)
+    urls = tuple((_LABELS[fmt], settings.url(feed.document_path(fmt)), ctype) for fmt, _, ctype in FORMATS)
+    return FeedLink(kind=feed.key.kind, name=feed.name, title=feed_title(settings, feed), count=len(feed.posts), urls=urls)
 
 
 __all__ = ["Snapshot", "RenderCache", "build_snapshot", "CATEGORY", "TAG", "SITE"]

@@ -14,8 +14,8 @@ from werkzeug.routing import PathConverter
 from werkzeug.wrappers import Response as BaseResponse
 
 from .documents import BROTLI, GZIP, IDENTITY, Document
+from .formats import FORMATS
 from .index import CATEGORY, SITE, TAG, FeedKey
-from .render import FORMATS
 from .service import FeedService
 from .textutil import name_key
 
@@ -91,7 +91,7 @@ def send_feed(kind: str, name: str, fmt: str, filename: str) -> BaseResponse:
     if doc is None:
         label = "category" if kind == CATEGORY else "tag"
         raise NotFound(f"No {label} named {name!r}.")
-    self_url = svc.settings.url(f"{snapshot.index.feeds[key].path}/{filename}")
+    self_url = svc.settings.url(snapshot.index.feeds[key].document_path(fmt))
     links = tuple(f'<{hub}>; rel="hub"' for hub in svc.hubs) + (f'<{self_url}>; rel="self"',)
     return send_document(doc, links=links)
 

@@ -60,12 +60,9 @@ def post_states(snapshot: Snapshot) -> dict[str, tuple[str, Post]]:
 
 def topic_states(snapshot: Snapshot, settings: Settings) -> dict[str, tuple[str, Any]]:
     """Topic URL -> (ETag, (feed key, format)) for every feed document (WebSub: each is a topic)."""
-    from ..changes import _filename
-
     out = {}
     for (key, fmt), doc in snapshot.documents.items():
-        feed = snapshot.index.feeds[key]
-        out[settings.url(f"{feed.path}/{_filename(fmt)}")] = (doc.etag, (key, fmt))
+        out[settings.url(snapshot.index.feeds[key].document_path(fmt))] = (doc.etag, (key, fmt))
     return out
 
 
