@@ -125,3 +125,17 @@ def test_unreadable_at_start_is_not_deleted(push_app: Callable[..., Flask], writ
     broken.write_text(good)
     pump(second, lambda: len(events(second)) == 1)
     assert events(second) == [("post.deleted", "A")]
+
+
+def test_a_process_behind_the_store_never_announces_a_deletion(push_app: Callable[..., Flask], write_post: Callable[..., Path]) -> None:
+    """A worker booting while others run can hold a snapshot older than the store: its start
+    reconcile rescans after reading the store, so a post others recorded is not 'deleted'
+    (seen as a deleted + published pair for one edit under 4 gunicorn workers)."""
+    write_post("a.md", title="A")
+    first, second = push_app(), push_app()
+    write_post("n.md", title="N")
+    pump(first, lambda: len(events(first)) == 1)  # first records N; second has not rescanned
+    assert "n.md" not in second.extensions["feedsvc"].current().index.posts
+    notifier = second.extensions["feedsvc.notify"]
+    notifier.recorder.reconcile(notifier.fresh_snapshot)  # what a process start does
+    assert events(second) == [("post.published", "N")]

@@ -23,6 +23,7 @@ from flask import Flask
 from ..changes import ChangeSet
 from ..config import ConfigError
 from ..service import FeedService
+from ..snapshot import Snapshot
 from . import endpoints
 from .dispatch import Dispatcher, expire_subscriptions
 from .events import Recorder
@@ -59,15 +60,19 @@ class Notifier:
             endpoints.sync_config(self.engine, webhooks, self.settings.allow_private_targets)
         except ValueError as exc:
             raise ConfigError(f"FEEDSVC_CONFIG: {exc}") from None
-        snapshot = self.service.current()
+        made = self.recorder.start(self.fresh_snapshot)
         # With posts failing to load, a post missing from the snapshot may be unreadable rather
-        # than deleted: announce deletions once a load is clean (run_once checks).
-        self._deletions_pending = bool(snapshot.errors)
-        made = self.recorder.start(snapshot, deletions=not self._deletions_pending)
+        # than deleted: deletions are announced once a load is clean (run_once checks).
+        self._deletions_pending = bool(self.service.current().errors)
         if self._deletions_pending:
-            logger.warning("%d posts failed to load: deletions made while stopped wait for a clean load", len(snapshot.errors))
+            logger.warning("%d posts failed to load: deletions made while stopped wait for a clean load", len(self.service.current().errors))
         if made:
             logger.info("%d changes made while no process was running recorded", made)
+
+    def fresh_snapshot(self) -> Snapshot:
+        """A rescan now: newer than any stored state read before this call."""
+        self.service.reload()
+        return self.service.current()
 
     def on_changes(self, changes: ChangeSet) -> None:
         """FeedService subscriber: no I/O here, only queue and wake the send job."""
@@ -88,8 +93,8 @@ class Notifier:
                 self.recorder.apply(self._pending.popleft())
             snapshot = self.service.snapshot
             if self._deletions_pending and snapshot is not None and not snapshot.errors:
-                self.recorder.reconcile(snapshot)
-                self._deletions_pending = False
+                self.recorder.reconcile(self.fresh_snapshot)
+                self._deletions_pending = bool(self.service.current().errors)
             return self.dispatcher.run(budget)
 
     def job(self) -> None:

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -74,15 +74,16 @@ class Recorder:
         self.settings = settings
         self.external_hubs = settings.websub_hubs
 
-    def start(self, snapshot: Snapshot, deletions: bool = True) -> int:
+    def start(self, fresh: Callable[[], Snapshot]) -> int:
         """At process start: on an empty store record the state and announce nothing;
         otherwise announce what changed while no process was watching. Returns events made."""
         with self.engine.begin() as conn:
             if set_meta(conn, t.meta, "initialized", datetime.now(UTC).isoformat()):
+                snapshot = fresh()
                 self._record_all(conn, snapshot)
                 logger.info("notification store initialised: %d posts recorded, nothing announced", len(snapshot.index.posts))
                 return 0
-        return self.reconcile(snapshot, deletions)
+        return self.reconcile(fresh)
 
     def _record_all(self, conn: Connection, snapshot: Snapshot) -> None:
         stamp = now()
@@ -93,15 +94,19 @@ class Recorder:
                   for topic, (etag, _) in topic_states(snapshot, self.settings).items()]
         insert_ignore(conn, t.topic_state, topics)
 
-    def reconcile(self, snapshot: Snapshot, deletions: bool = True) -> int:
-        """Compare the whole snapshot with the stored state (a fresh process's view).
+    def reconcile(self, fresh: Callable[[], Snapshot]) -> int:
+        """Compare the stored state with a snapshot taken *after* reading it (``fresh()``
+        rescans): other processes may have recorded posts that an older snapshot of this one
+        has not seen yet, which must not read as deleted (nor an edit as reverted).
 
-        ``deletions=False`` leaves stored posts that are missing from the snapshot alone: a
+        While posts fail to load, stored posts missing from the snapshot are left alone: a
         fresh process has no last good version of a file that is broken (or half-written)
         right now, so "missing" may mean "unreadable", not "deleted"."""
         with self.engine.connect() as conn:
             stored = {r.uid: (r.hash, r.labels) for r in conn.execute(sa.select(t.content_state))}
             topics = {r.topic: r.etag for r in conn.execute(sa.select(t.topic_state))}
+        snapshot = fresh()
+        deletions = not snapshot.errors
         current = post_states(snapshot)
         states = [PostState(uid, stored[uid][0] if uid in stored else None, h, p, labels(p))
                   for uid, (h, p) in current.items() if stored.get(uid, (None,))[0] != h]
