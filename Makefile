@@ -24,6 +24,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check feedsvc tests bench
 	$(BIN)/mypy feedsvc
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

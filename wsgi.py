@@ -1,5 +1,5 @@
 """WSGI entry point: ``gunicorn wsgi:app`` (settings from FEEDSVC_* variables)."""
 
-from feedsvc import create_app
+from feedsvc.app import create_app
 
 app = create_app()

@@ -57,9 +57,8 @@ def receiver(port_out: Any, results: Any, expected: int) -> None:
 
 
 def run(store: str, url: str, endpoints: int, interval: float) -> dict[str, Any]:
-    from feedsvc import create_app
+    from feedsvc.app import create_app, start_background, stop_background
     from feedsvc.notify import endpoints as ep
-    from feedsvc.runtime import start_background, stop_background
 
     ctx = mp.get_context("spawn")
     port_q, results = ctx.Queue(), ctx.Queue()

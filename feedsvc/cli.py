@@ -10,14 +10,24 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import ConfigError
+from .config import ConfigError, Settings, load_settings
 
 
 @click.group()
 @click.version_option(__version__, prog_name="feedsvc")
 def main() -> None:
     """feedsvc: feeds from a folder of Markdown posts."""
-    logging.basicConfig(level=os.environ.get("FEEDSVC_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("FEEDSVC_LOG_LEVEL", "INFO").upper()  # checked with the other settings below
+    logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else "INFO",
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    """The settings (defaults < TOML < environment < ``overrides``), or a clear error."""
+    try:
+        return load_settings({k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -27,12 +37,12 @@ def main() -> None:
 @click.option("--content", type=click.Path(file_okay=False), help="Content folder (FEEDSVC_CONTENT_DIR).")
 def serve(bind: str, workers: int, threads: int, content: str | None) -> None:
     """Serve the feeds with gunicorn (the app is built once, then workers fork)."""
-    if content:
-        os.environ["FEEDSVC_CONTENT_DIR"] = content
+    overrides = {"CONTENT_DIR": content} if content else {}
+    settings_or_exit(**overrides)
     from .server import run_gunicorn
 
     try:
-        run_gunicorn({"bind": bind, "workers": workers, "threads": threads})
+        run_gunicorn({"bind": bind, "workers": workers, "threads": threads}, overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -44,19 +54,15 @@ def check(folder: str | None) -> None:
 
     Prints one line per problem (path: reason) and exits 1 if any post is bad.
     """
-    from .config import load_settings
     from .index import build_index
     from .loader import ContentFolderError, ContentLoader
     from .service import utcnow
 
     logging.getLogger("feedsvc").setLevel(logging.ERROR)  # the report below says it all
+    settings = settings_or_exit(content_dir=folder)
     try:
-        values = _env_values()
-        if folder:
-            values["CONTENT_DIR"] = folder
-        settings = load_settings(values)
         result = ContentLoader(settings).load()
-    except (ConfigError, ContentFolderError) as exc:
+    except ContentFolderError as exc:
         raise click.ClickException(str(exc)) from None
     index = build_index(result.posts.values(), settings, utcnow())
     for path, reason in result.errors:
@@ -81,10 +87,7 @@ def db_upgrade() -> None:
     """Create or upgrade the store's tables (Alembic; also done at every start)."""
     from .notify.commands import db_upgrade as upgrade
 
-    try:
-        click.echo(f"database up to date: {upgrade(_env_values())}")
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    click.echo(f"database up to date: {upgrade(settings_or_exit())}")
 
 
 @main.command()
@@ -96,20 +99,9 @@ def backfill() -> None:
     from .notify.commands import backfill as run_backfill
 
     try:
-        click.echo(f"{run_backfill()} post.published events queued")
+        click.echo(f"{run_backfill(settings_or_exit())} post.published events queued")
     except (ConfigError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _env_values() -> dict[str, Any]:
-    """Settings from the TOML file and the environment, as create_app reads them."""
-    from flask import Config
-
-    from . import gather_config
-
-    config = Config(os.getcwd())
-    config.from_prefixed_env("FEEDSVC")
-    return gather_config(config, None)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,11 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from flask import Flask
 
 from .service import FeedService, ReloadReport, utcnow
 
@@ -23,7 +22,7 @@ logger = logging.getLogger(__name__)
 RELOAD_JOB, PUBLISH_JOB = "feedsvc.reload", "feedsvc.publish"
 WATCH_DEBOUNCE = 0.25  # seconds of quiet after a filesystem event before reloading
 
-_start_lock = threading.Lock()
+Job = Callable[[BackgroundScheduler], None]  # adds a job to a process's scheduler when it starts
 
 
 class _SkipBusyJob(logging.Filter):
@@ -40,9 +39,9 @@ logging.getLogger("apscheduler.scheduler").addFilter(_SkipBusyJob())
 class Background:
     """One process's scheduler (and optional watcher) around a FeedService."""
 
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.service: FeedService = app.extensions["feedsvc"]
+    def __init__(self, service: FeedService, jobs: Sequence[Job] = ()) -> None:
+        self.service = service
+        self.jobs = tuple(jobs)
         self.pid = os.getpid()
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
@@ -55,7 +54,7 @@ class Background:
         interval = self.service.settings.reload_interval
         self.scheduler.add_job(self._reload, "interval", seconds=interval, id=RELOAD_JOB, replace_existing=True)
         self.service.on_reload(self._schedule_publication)
-        for register in self.app.extensions.get("feedsvc.jobs", []):
+        for register in self.jobs:
             register(self.scheduler)
         self.scheduler.start()
         self._schedule_publication(None)
@@ -115,21 +114,33 @@ class Background:
             self.observer = None
 
 
-def start_background(app: Flask) -> Background:
-    """Start this process's scheduler once (idempotent per process id: a forked child
-    inherits the parent's object but none of its threads)."""
-    current = app.extensions.get("feedsvc.runtime")
-    if isinstance(current, Background) and current.pid == os.getpid():
-        return current  # the per-request fast path: no lock
-    with _start_lock:
-        current = app.extensions.get("feedsvc.runtime")
-        if isinstance(current, Background) and current.pid == os.getpid():
-            return current
-        background = Background(app)
-        app.extensions["feedsvc.runtime"] = background
-        background.start()
-        _stop_before_thread_pools_close(background)
-        return background
+class Runtime:
+    """A process's background work, started at most once per process id: a forked child
+    inherits its parent's object but none of its threads, so it starts its own."""
+
+    def __init__(self, service: FeedService, jobs: Sequence[Job] = ()) -> None:
+        self.service = service
+        self.jobs = list(jobs)
+        self._current: Background | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> Background:
+        current = self._current
+        if current is not None and current.pid == os.getpid():
+            return current  # the per-request fast path: no lock
+        with self._lock:
+            current = self._current
+            if current is not None and current.pid == os.getpid():
+                return current
+            background = self._current = Background(self.service, self.jobs)
+            background.start()
+            _stop_before_thread_pools_close(background)
+            return background
+
+    def stop(self) -> None:
+        current, self._current = self._current, None
+        if current is not None and current.pid == os.getpid():
+            current.stop()
 
 
 def _stop_before_thread_pools_close(background: Background) -> None:
@@ -151,22 +162,23 @@ def _stop_before_thread_pools_close(background: Background) -> None:
         stop()
 
 
-def stop_background(app: Flask) -> None:
-    current = app.extensions.pop("feedsvc.runtime", None)
-    if isinstance(current, Background) and current.pid == os.getpid():
-        current.stop()
+def runtime_of(wsgi: Any) -> Runtime | None:
+    """The Runtime of a feedsvc WSGI app (``app.extensions["feedsvc.runtime"]``), else None."""
+    found = getattr(wsgi, "extensions", {}).get("feedsvc.runtime")
+    return found if isinstance(found, Runtime) else None
 
 
 def gunicorn_hooks() -> dict[str, Callable[..., Any]]:
     """post_worker_init starts the worker's scheduler; worker_exit stops it."""
 
     def post_worker_init(worker: Any) -> None:
-        if isinstance(worker.wsgi, Flask):
-            start_background(worker.wsgi)
+        runtime = runtime_of(worker.wsgi)
+        if runtime is not None:
+            runtime.start()
 
     def worker_exit(server: Any, worker: Any) -> None:
-        wsgi = getattr(worker, "wsgi", None)
-        if isinstance(wsgi, Flask):
-            stop_background(wsgi)
+        runtime = runtime_of(getattr(worker, "wsgi", None))
+        if runtime is not None:
+            runtime.stop()
 
     return {"post_worker_init": post_worker_init, "worker_exit": worker_exit}

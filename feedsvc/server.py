@@ -6,7 +6,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from . import create_app
+from .app import create_app
 from .runtime import gunicorn_hooks
 
 
@@ -14,9 +14,9 @@ class FeedsvcApplication(BaseApplication):  # type: ignore[misc]
     """gunicorn with the app built once in the master (preload) and forked into workers;
     each worker starts its own scheduler after the fork (gunicorn_hooks)."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
         self.options = options
-        self.application = create_app()
+        self.application = create_app(overrides)
         super().__init__()
 
     def load_config(self) -> None:
@@ -29,5 +29,5 @@ class FeedsvcApplication(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
-def run_gunicorn(options: dict[str, Any]) -> None:
-    FeedsvcApplication(options).run()
+def run_gunicorn(options: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
+    FeedsvcApplication(options, overrides).run()

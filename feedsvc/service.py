@@ -42,19 +42,27 @@ class ReloadReport:
 NO_CHANGES = {"published": 0, "updated": 0, "removed": 0, "documents": 0}
 
 
+@dataclass(frozen=True)
+class Status:
+    """What ``/healthz`` reports, published as one value after each reload, so that one answer
+    never mixes two reloads."""
+
+    snapshot: Snapshot
+    degraded: str | None  # why the last reload kept the old snapshot
+    last_reload: datetime
+    report: ReloadReport
+
+
 class FeedService:
     """Owns the loader and the render cache; ``snapshot`` is the one reference readers see."""
 
-    def __init__(self, settings: Settings, hubs: tuple[str, ...] = ()) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.hubs = hubs
         self.loader = ContentLoader(settings)
         self.cache = RenderCache()
-        self.snapshot: Snapshot | None = None
-        self.degraded: str | None = None  # why the last reload kept the old snapshot
-        self.last_reload: datetime | None = None
-        self.reload_seconds: float | None = None
-        self.last_report: ReloadReport | None = None
+        self.status: Status | None = None  # the one published value (snapshot + health)
+        self._snapshot: Snapshot | None = None  # the newest snapshot, published with the status
+        self._degraded: str | None = None
         self._pending_removal: frozenset[str] | None = None
         self._reload_lock = threading.Lock()
         self._subscribers: list[Callable[[ChangeSet], None]] = []
@@ -81,9 +89,8 @@ class FeedService:
         with self._reload_lock:
             started = time.perf_counter()
             report = self._reload(started)
-            self.last_report = report
-            self.last_reload = utcnow()
-            self.reload_seconds = report.seconds
+            assert self._snapshot is not None
+            self.status = Status(self._snapshot, self._degraded, utcnow(), report)  # one assignment
         for listener in list(self._reload_listeners):
             listener(report)
         return report
@@ -95,25 +102,25 @@ class FeedService:
             return self._keep(started, str(exc))
         todo, gone = self.loader.plan(files)
         now = utcnow()
-        if self.snapshot is not None and not todo and not gone and not self._publication_due(now):
-            self.degraded = None
+        if self._snapshot is not None and not todo and not gone and not self._publication_due(now):
+            self._degraded = None
             return self._report(started, 0, 0, NO_CHANGES, applied=False)
         refusal = self._removal_guard(gone)
         if refusal:
             return self._keep(started, refusal)
         # only a process's first build forks helpers: no thread may exist yet then
-        workers = (self.settings.build_workers or default_workers()) if self.snapshot is None else 1
+        workers = (self.settings.build_workers or default_workers()) if self._snapshot is None else 1
         before = {rel: self.loader.slots[rel].post for rel in todo if rel in self.loader.slots}
         result = self.loader.load(files, workers, (todo, gone))
         same_files = len(before) == len(todo) and not gone and not self._publication_due(now)
         reused = self._reuse_index(before, result.posts) if same_files else None
         index = reused or build_index(result.posts.values(), self.settings, now)
-        snapshot = build_snapshot(index, self.settings, self.cache, self.snapshot, result.errors, self.hubs, workers)
-        previous, self.snapshot = self.snapshot, snapshot  # the swap: one reference assignment
+        snapshot = build_snapshot(index, self.settings, self.cache, self._snapshot, result.errors, workers)
+        previous, self._snapshot = self._snapshot, snapshot
         # Hand the pages the old snapshot freed back to the OS (a 1-3 ms trim): before gunicorn
         # forks workers from this process, and after every change, or fragmentation grows RSS.
         release_free_memory(collect=previous is None)
-        self.degraded = None
+        self._degraded = None
         changed = NO_CHANGES
         if previous is not None:
             changes = diff_snapshots(previous, snapshot)
@@ -131,16 +138,16 @@ class FeedService:
     def _reuse_index(self, before: dict[str, Post | None], posts: dict[str, Post]) -> Index | None:
         """When known files changed only in content (not dates, names, links or ids), the
         previous index with the new versions; building one from scratch costs ~50 ms at 10k."""
-        if self.snapshot is None:
+        if self._snapshot is None:
             return None
         for rel, old in before.items():
             new = posts.get(rel)
             if old is None or new is None or placement(old) != placement(new):
                 return None
-        return self.snapshot.index.with_versions({rel: posts[rel] for rel in before})
+        return self._snapshot.index.with_versions({rel: posts[rel] for rel in before})
 
     def _publication_due(self, now: datetime) -> bool:
-        due = self.snapshot.index.next_publication if self.snapshot else None
+        due = self._snapshot.index.next_publication if self._snapshot else None
         return due is not None and due <= now
 
     def _removal_guard(self, gone: list[str]) -> str | None:
@@ -164,24 +171,35 @@ class FeedService:
     def _keep(self, started: float, reason: str) -> ReloadReport:
         """Keep serving the previous snapshot and say why (/healthz status: degraded)."""
         logger.error("reload skipped, serving the previous state: %s", reason)
-        self.degraded = reason
-        if self.snapshot is None:  # nothing to keep: serve an empty site rather than fail
+        self._degraded = reason
+        if self._snapshot is None:  # nothing to keep: serve an empty site rather than fail
             index = build_index((), self.settings, utcnow())
-            self.snapshot = build_snapshot(index, self.settings, self.cache, None, (), self.hubs)
+            self._snapshot = build_snapshot(index, self.settings, self.cache, None, ())
         return self._report(started, 0, 0, NO_CHANGES, applied=False)
 
     def _report(self, started: float, reread: int, removed: int, changed: dict[str, int], applied: bool) -> ReloadReport:
-        generation = self.snapshot.generation if self.snapshot else 0
-        errors = len(self.snapshot.errors) if self.snapshot else 0
+        generation = self._snapshot.generation if self._snapshot else 0
+        errors = len(self._snapshot.errors) if self._snapshot else 0
         return ReloadReport(generation, time.perf_counter() - started, reread, removed, errors, dict(changed), applied)
 
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The published snapshot (None before the first reload)."""
+        status = self.status
+        return status.snapshot if status is not None else None
+
+    @property
+    def degraded(self) -> str | None:
+        status = self.status
+        return status.degraded if status is not None else None
+
     def current(self) -> Snapshot:
-        snapshot = self.snapshot
-        if snapshot is None:
+        status = self.status
+        if status is None:
             self.reload()
-            snapshot = self.snapshot
-        assert snapshot is not None
-        return snapshot
+            status = self.status
+        assert status is not None
+        return status.snapshot
 
 
 def release_free_memory(collect: bool = False) -> None:

@@ -80,7 +80,7 @@ def feed_title(settings: Settings, feed: Feed) -> str:
     return settings.title if feed.key.kind == SITE else f"{settings.title}: {feed.name}"
 
 
-def feed_meta(settings: Settings, feed: Feed, fmt: str, updated: datetime, hubs: tuple[str, ...]) -> FeedMeta:
+def feed_meta(settings: Settings, feed: Feed, fmt: str, updated: datetime) -> FeedMeta:
     kind, name = feed.key.kind, feed.name
     if kind == SITE:
         description, home = settings.description, settings.url("/")
@@ -96,7 +96,7 @@ def feed_meta(settings: Settings, feed: Feed, fmt: str, updated: datetime, hubs:
         self_url=settings.url(feed.document_path(fmt)),
         feed_id=settings.url(f"{feed.path}/"),
         updated=updated,
-        hubs=hubs,
+        hubs=settings.hubs,
     )
 
 
@@ -125,7 +125,6 @@ def build_snapshot(
     cache: RenderCache,
     previous: Snapshot | None,
     errors: tuple[tuple[str, str], ...],
-    hubs: tuple[str, ...] = (),
     workers: int = 1,
 ) -> Snapshot:
     """Render every feed whose items changed since ``previous``; reuse the others' documents
@@ -148,7 +147,7 @@ def build_snapshot(
         for feed in changed:
             items = _items(index, feed, settings, cache, made)
             updated = max((i.post.updated for i in items), default=EPOCH)
-            metas = {fmt: feed_meta(settings, feed, fmt, updated, hubs) for fmt, _, _ in FORMATS}
+            metas = {fmt: feed_meta(settings, feed, fmt, updated) for fmt, _, _ in FORMATS}
             jobs.append((metas, items))
         _document_jobs[:] = jobs
         try:

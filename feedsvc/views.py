@@ -92,7 +92,7 @@ def send_feed(kind: str, name: str, fmt: str, filename: str) -> BaseResponse:
         label = "category" if kind == CATEGORY else "tag"
         raise NotFound(f"No {label} named {name!r}.")
     self_url = svc.settings.url(snapshot.index.feeds[key].document_path(fmt))
-    links = tuple(f'<{hub}>; rel="hub"' for hub in svc.hubs) + (f'<{self_url}>; rel="self"',)
+    links = tuple(f'<{hub}>; rel="hub"' for hub in svc.settings.hubs) + (f'<{self_url}>; rel="self"',)
     return send_document(doc, links=links)
 
 
@@ -122,20 +122,23 @@ def opml_page() -> BaseResponse:
 @bp.get("/healthz", merge_slashes=NO_REDIRECT)
 def healthz() -> Response:
     svc = service()
-    snapshot = svc.current()
+    svc.current()
+    status = svc.status  # one value: every field below comes from the same reload
+    assert status is not None
+    snapshot = status.snapshot
     body: dict[str, Any] = {
-        "status": "degraded" if svc.degraded else "ok",
+        "status": "degraded" if status.degraded else "ok",
         "posts": len(snapshot.index.posts),
         "feeds": len(snapshot.index.feeds),
         "errors": [{"path": p, "reason": r} for p, r in snapshot.errors],
         "warnings": [{"path": p, "reason": r} for p, r in snapshot.index.warnings],
         "generation": snapshot.generation,
-        "last_reload": svc.last_reload.isoformat() if svc.last_reload else None,
-        "reload_seconds": round(svc.reload_seconds, 4) if svc.reload_seconds is not None else None,
-        "changed": svc.last_report.changed if svc.last_report else None,
+        "last_reload": status.last_reload.isoformat(),
+        "reload_seconds": round(status.report.seconds, 4),
+        "changed": status.report.changed,
     }
-    if svc.degraded:
-        body["reason"] = svc.degraded
+    if status.degraded:
+        body["reason"] = status.degraded
     response = Response(json.dumps(body, ensure_ascii=False, indent=1), content_type="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -31,7 +31,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from feedsvc import create_app
+from feedsvc.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent

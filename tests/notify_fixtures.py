@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 
-from feedsvc import create_app
+from feedsvc.app import create_app
 
 PG_BASE = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ADMIN_TOKEN = "test-admin-token-123"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import EDGE_CONTENT, ROOT, post_text, write_file
 
-from feedsvc.config import SETTINGS
+from feedsvc.config import SETTINGS, TABLE_END, TABLE_START, settings_table
 
 BAD = sorted(p.name for p in EDGE_CONTENT.glob("bad-*"))
 
@@ -78,28 +78,12 @@ def test_check_console_script_in_a_real_process(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- README
 
 
-def _default_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-def test_every_setting_is_in_the_readme_with_its_default() -> None:
+def test_the_readme_settings_table_is_generated_from_the_declarations() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = {line.split("|")[1].strip().strip("`"): line for line in readme.splitlines()
-            if line.startswith("| `FEEDSVC_")}
+    block = readme.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0].strip()
+    assert block == settings_table(), "README.md's settings table is stale: run python -m feedsvc.config README.md"
     for field in SETTINGS:
-        name = f"FEEDSVC_{field.name.upper()}"
-        assert name in rows, f"{name} is not documented in README.md's settings table"
-        default = _default_text(field.default)
-        cell = rows[name].split("|")[2]
-        assert (default or "(empty)") in cell, (name, default, cell)
-    stale = set(rows) - {f"FEEDSVC_{f.name.upper()}" for f in SETTINGS}
-    assert not stale, f"README documents settings that do not exist: {stale}"
+        assert f"| `FEEDSVC_{field.name.upper()}` |" in block
 
 
 def _hostile_names(folder: Path) -> None:

@@ -16,7 +16,7 @@ from conftest import EDGE_CONTENT, ROOT, SITE_URL
 
 DUMP = r"""
 import hashlib, json, sys
-from feedsvc import create_app
+from feedsvc.app import create_app
 app = create_app({"CONTENT_DIR": sys.argv[1], "SITE_URL": sys.argv[2], "BUILD_WORKERS": int(sys.argv[3])})
 snap = app.extensions["feedsvc"].current()
 out = {}

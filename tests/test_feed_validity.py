@@ -24,7 +24,7 @@ from conftest import EDGE_CONTENT, SITE_URL
 from flask import Flask
 from lxml import etree
 
-from feedsvc import create_app
+from feedsvc.app import create_app
 
 SCHEMAS = Path(__file__).parent / "schemas"
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -17,10 +17,7 @@ SETTINGS = {"SITE_URL": "https://blog.example.org", "TITLE": "Test site", "BUILD
 
 
 def document_hashes(database_url: str) -> dict[str, str]:
-    try:
-        from feedsvc.app import create_app
-    except ImportError:  # before the app moved out of the package root
-        from feedsvc import create_app  # type: ignore[attr-defined,no-redef]
+    from feedsvc.app import create_app
 
     app: Any = create_app({**SETTINGS, "CONTENT_DIR": str(TESTS / "content"), "DATABASE_URL": database_url})
     snapshot = app.extensions["feedsvc"].current()

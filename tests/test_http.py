@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.http import http_date, parse_date
 
-from feedsvc import create_app
+from feedsvc.app import create_app
 
 FEED_PATHS = ["/rss.xml", "/atom.xml", "/feed.json", "/tags/python/rss.xml", "/categories/notes/atom.xml",
               "/tags/%E5%8D%97%E5%BC%80%E5%A4%A7%E5%AD%A6/feed.json", "/tags/a%2Fb/rss.xml"]

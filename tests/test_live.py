@@ -13,12 +13,11 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feedsvc import create_app
+from feedsvc.app import create_app, start_background, stop_background
 from feedsvc.changes import ChangeSet
 from feedsvc.config import load_settings
 from feedsvc.index import SITE, TAG, FeedKey
 from feedsvc.loader import Listing, scan
-from feedsvc.runtime import start_background, stop_background
 from feedsvc.service import FeedService
 
 SITE_RSS = (FeedKey(SITE, ""), "rss")
@@ -340,8 +339,8 @@ def test_a_process_exits_without_scheduler_errors(content: Path) -> None:
     script = (
         "import logging, sys, time\n"
         "logging.basicConfig(level=logging.ERROR)\n"
-        "from feedsvc import create_app\n"
-        "from feedsvc.runtime import start_background\n"
+        "from feedsvc.app import create_app\n"
+        "from feedsvc.app import start_background\n"
         f"app = create_app({{'CONTENT_DIR': {str(content)!r}, 'RELOAD_INTERVAL': 0.001, 'NOTIFY': False, 'BUILD_WORKERS': 1}})\n"
         "start_background(app)\n"
         "time.sleep(0.2)\n"

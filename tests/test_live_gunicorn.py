@@ -12,7 +12,6 @@ from conftest import SITE_URL, GunicornServer
 
 from feedsvc.config import load_settings
 from feedsvc.index import SITE, FeedKey
-from feedsvc.notify import hub_urls
 from feedsvc.service import FeedService
 
 
@@ -23,7 +22,7 @@ def write(folder: Path, name: str, title: str, date: str) -> None:
 def expected_etag(folder: Path) -> str:
     """The site RSS ETag as an independent process computes it from the same folder."""
     settings = load_settings({"CONTENT_DIR": str(folder), "SITE_URL": SITE_URL, "TITLE": "Test site", "BUILD_WORKERS": 1})
-    svc = FeedService(settings, hubs=hub_urls(SITE_URL, ()))  # the hub create_app advertises
+    svc = FeedService(settings)  # settings.hubs: the built-in hub create_app advertises
     svc.reload()
     return f'"{svc.current().documents[(FeedKey(SITE, ""), "rss")].etag}"'
 

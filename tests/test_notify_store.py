@@ -46,7 +46,7 @@ def test_restart_never_reannounces_but_catches_up(push_app: Callable[..., Flask]
     second = push_app()  # same store, same content: nothing new
     assert events(second) == [("post.published", "B")]
     write_post("c.md", title="C")  # changed while no process ran
-    (Path(second.config["CONTENT_DIR"]) / "a.md").unlink()
+    (Path(second.config["SETTINGS"].content_dir) / "a.md").unlink()
     third = push_app()
     assert events(third)[1:] == [("post.published", "C"), ("post.deleted", "A")]
 
@@ -117,7 +117,7 @@ def test_unreadable_at_start_is_not_deleted(push_app: Callable[..., Flask], writ
     first.extensions["feedsvc.notify"].close()
     good = broken.read_text()
     broken.write_text(good[: len(good) // 3])  # a half-written file when the next process starts
-    (Path(first.config["CONTENT_DIR"]) / "a.md").unlink()  # deleted while stopped
+    (Path(first.config["SETTINGS"].content_dir) / "a.md").unlink()  # deleted while stopped
     second = push_app()
     assert second.extensions["feedsvc"].current().errors
     second.extensions["feedsvc.notify"].run_once()

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
 
-from feedsvc import create_app
+from feedsvc.app import create_app
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,10 @@
 """Push: signed webhooks and a built-in WebSub hub, delivered durably, once per cluster.
 
-Depends on the core (FeedService's change stream), never the reverse. ``init_app`` runs the
-migrations, records or reconciles the content state, mounts /api/webhooks and /websub, and
-adds this process's jobs to ``app.extensions["feedsvc.jobs"]`` (runtime.py's scheduler).
-
-Tuning knobs read from the Flask config (FEEDSVC_* env or create_app's dict), not settings:
-NOTIFY_CONCURRENCY (32 parallel sends per process), NOTIFY_LEASE_SECONDS (30: a claimed
-delivery whose process died is sent again after this), NOTIFY_POLL_SECONDS (1.0),
-WEBSUB_RATE_LIMIT (30 subscription requests per minute per client address).
+Depends on the core (FeedService's change stream), never the reverse, and on no web framework:
+``Notifier.start`` runs the migrations and records or reconciles the content state; its
+``register`` adds this process's jobs to the scheduler (runtime.py). The app mounts the HTTP
+side (``api.bp``: /api/webhooks, ``websub.bp``: /websub). Tuning comes from Settings
+(FEEDSVC_NOTIFY_CONCURRENCY, _LEASE_SECONDS, _POLL_SECONDS, FEEDSVC_WEBSUB_RATE_LIMIT).
 """
 
 from __future__ import annotations
@@ -18,17 +15,15 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask
-
 from ..changes import ChangeSet
-from ..config import ConfigError
+from ..config import ConfigError, Settings
 from ..service import FeedService
 from ..snapshot import Snapshot
 from . import endpoints
 from .dispatch import Dispatcher, expire_subscriptions
 from .events import Recorder
+from .ratelimit import RateLimiter
 from .store import default_url, make_engine, upgrade
-from .websub import RateLimiter
 
 logger = logging.getLogger(__name__)
 SEND_JOB, HOUSEKEEPING_JOB = "feedsvc.notify.send", "feedsvc.notify.housekeeping"
@@ -37,27 +32,24 @@ SEND_JOB, HOUSEKEEPING_JOB = "feedsvc.notify.send", "feedsvc.notify.housekeeping
 class Notifier:
     """One process's view of the push machinery; the store is what the cluster shares."""
 
-    def __init__(self, app: Flask, service: FeedService) -> None:
+    def __init__(self, service: FeedService) -> None:
         self.service = service
-        self.settings = service.settings
-        self.url = self.settings.database_url or default_url(app.instance_path)
-        self.engine = make_engine(self.url)
-        config = app.config
-        self.poll = float(config.get("NOTIFY_POLL_SECONDS", 1.0))
-        self.recorder = Recorder(self.engine, self.settings, service.hubs)
-        self.dispatcher = Dispatcher(self.engine, self.settings, service.hubs,
-                                     int(config.get("NOTIFY_CONCURRENCY", 32)), float(config.get("NOTIFY_LEASE_SECONDS", 30)))
-        self.rate_limiter = RateLimiter(int(config.get("WEBSUB_RATE_LIMIT", 30)))
+        self.settings = settings = service.settings
+        self.engine = make_engine(database_url(settings))
+        self.recorder = Recorder(self.engine, settings, settings.hubs)
+        self.dispatcher = Dispatcher(self.engine, settings, settings.hubs, settings.notify_concurrency,
+                                     settings.notify_lease_seconds)
+        self.rate_limiter = RateLimiter(settings.websub_rate_limit)
         self._pending: deque[ChangeSet] = deque()
         self._lock = threading.Lock()
         self._scheduler: Any = None
         self._deletions_pending = False
 
-    def start(self, webhooks: Any) -> None:
+    def start(self) -> None:
         """Migrate, sync the config's endpoints, then record or reconcile the content state."""
         upgrade(self.engine)
         try:
-            endpoints.sync_config(self.engine, webhooks, self.settings.allow_private_targets)
+            endpoints.sync_config(self.engine, list(self.settings.webhooks), self.settings.allow_private_targets)
         except ValueError as exc:
             raise ConfigError(f"FEEDSVC_CONFIG: {exc}") from None
         made = self.recorder.start(self.fresh_snapshot)
@@ -114,7 +106,7 @@ class Notifier:
     def register(self, scheduler: Any) -> None:
         """Called by runtime.py when this process's scheduler starts (after any fork)."""
         self._scheduler = scheduler
-        scheduler.add_job(self.job, "interval", seconds=self.poll, id=SEND_JOB, replace_existing=True,
+        scheduler.add_job(self.job, "interval", seconds=self.settings.notify_poll_seconds, id=SEND_JOB, replace_existing=True,
                           next_run_time=datetime.now(UTC))
         scheduler.add_job(self.housekeeping, "interval", seconds=300, id=HOUSEKEEPING_JOB, replace_existing=True)
 
@@ -123,24 +115,17 @@ class Notifier:
         self.engine.dispose()
 
 
-def init_app(app: Flask, service: FeedService, webhooks: Any = None) -> Notifier:
-    """``webhooks``: the config file's ``[[webhooks]]`` tables, if any."""
-    notifier = Notifier(app, service)
-    notifier.start(webhooks)
-    app.extensions["feedsvc.notify"] = notifier
-    app.extensions.setdefault("feedsvc.jobs", []).append(notifier.register)
+def start_notifier(service: FeedService) -> Notifier:
+    """A started Notifier, subscribed to the service's change stream."""
+    notifier = Notifier(service)
+    notifier.start()
     service.subscribe(notifier.on_changes)
-
-    from . import api, websub
-
-    app.register_blueprint(api.bp)
-    app.register_blueprint(websub.bp)
     return notifier
 
 
-def hub_urls(site_url: str, external: tuple[str, ...]) -> tuple[str, ...]:
-    """The hubs every topic advertises: the built-in one first, then FEEDSVC_WEBSUB_HUBS."""
-    return (site_url + "/websub",) + tuple(external)
+def database_url(settings: Settings) -> str:
+    """FEEDSVC_DATABASE_URL, or a SQLite file in the instance folder."""
+    return settings.database_url or default_url(settings.instance_dir)
 
 
-__all__ = ["Notifier", "init_app", "hub_urls"]
+__all__ = ["Notifier", "start_notifier", "database_url"]

@@ -1,22 +1,16 @@
-"""``feedsvc db upgrade`` and ``feedsvc backfill``."""
+"""``feedsvc db upgrade`` and ``feedsvc backfill``: the store without the web app."""
 
 from __future__ import annotations
 
-from typing import Any
+from ..config import Settings
+from ..service import FeedService
+from . import database_url, start_notifier
+from .store import make_engine, upgrade
 
-from flask import Flask
 
-
-def db_upgrade(values: dict[str, Any]) -> str:
+def db_upgrade(settings: Settings) -> str:
     """Run the migrations on the configured store; returns the URL (password hidden)."""
-    import feedsvc
-
-    from ..config import load_settings
-    from .store import default_url, make_engine, upgrade
-
-    settings = load_settings(values)
-    url = settings.database_url or default_url(Flask(feedsvc.__name__, instance_relative_config=True).instance_path)
-    engine = make_engine(url)
+    engine = make_engine(database_url(settings))
     try:
         upgrade(engine)
         return engine.url.render_as_string(hide_password=True)
@@ -24,15 +18,13 @@ def db_upgrade(values: dict[str, Any]) -> str:
         engine.dispose()
 
 
-def backfill() -> int:
+def backfill(settings: Settings) -> int:
     """Queue post.published for every current post (once: a second run adds nothing)."""
-    from .. import create_app
-
-    app = create_app()
-    notifier = app.extensions.get("feedsvc.notify")
-    if notifier is None:
+    if not settings.notify:
         raise RuntimeError("FEEDSVC_NOTIFY is off")
+    service = FeedService(settings)
+    notifier = start_notifier(service)
     try:
-        return int(notifier.recorder.backfill(app.extensions["feedsvc"].current()))
+        return int(notifier.recorder.backfill(service.current()))
     finally:
         notifier.close()
