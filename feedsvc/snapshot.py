@@ -22,7 +22,6 @@ from .render import EPOCH, RENDER_LOCK, FeedMeta, Item, render_formats
 
 DocKey = tuple[FeedKey, str]  # (feed, format)
 Signature = tuple[object, ...]
-_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
 @dataclass(frozen=True)
@@ -137,8 +136,8 @@ def build_snapshot(
     for feed in index.feed_list():
         sig = signatures[feed.key] = _signature(index, feed, limit)
         if previous is not None and previous.signatures.get(feed.key) == sig:
-            for fmt, *_ in FORMATS:
-                documents[(feed.key, fmt)] = previous.documents[(feed.key, fmt)]
+            for fmt in FORMATS:
+                documents[(feed.key, fmt.name)] = previous.documents[(feed.key, fmt.name)]
         else:
             changed.append(feed)
     with RENDER_LOCK:  # feedgen's date formatting changes the process locale
@@ -148,7 +147,7 @@ def build_snapshot(
         for feed in changed:
             items = _items(index, feed, settings, cache, made)
             updated = max((i.post.updated for i in items), default=EPOCH)
-            metas = {fmt: feed_meta(settings, feed, fmt, updated, hubs) for fmt, _, _ in FORMATS}
+            metas = {fmt.name: feed_meta(settings, feed, fmt.name, updated, hubs) for fmt in FORMATS}
             jobs.append((metas, items))
         _document_jobs[:] = jobs
         try:
@@ -157,8 +156,8 @@ def build_snapshot(
             _document_jobs.clear()
         for feed, (metas, _), bodies in zip(changed, jobs, rendered, strict=True):
             updated = metas["rss"].updated
-            for fmt, _, ctype in FORMATS:
-                documents[(feed.key, fmt)] = make_document(bodies[fmt], ctype, updated)
+            for fmt in FORMATS:
+                documents[(feed.key, fmt.name)] = make_document(bodies[fmt.name], fmt.content_type, updated)
     cache.keep_only({(index.posts[s].digest, index.posts[s].permalink) for f in index.feeds.values() for s in f.posts[:limit]})
     newest = documents[(FeedKey(SITE, ""), "rss")].last_modified
     if previous is not None and previous.index.feeds is index.feeds and previous.pages["/"].last_modified == newest:
@@ -180,7 +179,7 @@ def build_snapshot(
 
 
 def _link(settings: Settings, feed: Feed) -> FeedLink:
-    urls = tuple((_LABELS[fmt], settings.url(feed.document_path(fmt)), ctype) for fmt, _, ctype in FORMATS)
+    urls = tuple((fmt, settings.url(feed.document_path(fmt.name))) for fmt in FORMATS)
     return FeedLink(kind=feed.key.kind, name=feed.name, title=feed_title(settings, feed), count=len(feed.posts), urls=urls)
 
 
