@@ -16,7 +16,7 @@ from .formats import FORMATS
 from .index import CATEGORY, SITE, TAG, Feed, FeedKey, Index
 from .markup import RenderedBody, render_body
 from .pages import FeedLink, index_html, opml
-from .parallel import pmap
+from .parallel import pmap, pmap_shared
 from .posts import Post
 from .render import EPOCH, RENDER_LOCK, FeedMeta, Item, render_formats
 
@@ -65,13 +65,11 @@ def _render_body_job(job: tuple[bytes, str, str]) -> RenderedBody:
     return render_body(markdown.decode(), permalink, summary)
 
 
-# The feeds of the build in progress (under RENDER_LOCK). Forked helpers inherit this list,
-# so a job crosses the process boundary as an index, not as pickled posts.
-_document_jobs: list[tuple[dict[str, FeedMeta], list[Item]]] = []
+FeedJob = tuple[dict[str, FeedMeta], list[Item]]  # one feed's metadata by format, and its items
 
 
-def _render_document_job(number: int) -> dict[str, bytes]:
-    metas, items = _document_jobs[number]
+def _render_feed(job: FeedJob) -> dict[str, bytes]:
+    metas, items = job
     return render_formats(metas, items)
 
 
@@ -142,18 +140,14 @@ def build_snapshot(
             changed.append(feed)
     with RENDER_LOCK:  # feedgen's date formatting changes the process locale
         cache.fill([index.posts[s] for feed in changed for s in feed.posts[:limit]], workers)
-        jobs: list[tuple[dict[str, FeedMeta], list[Item]]] = []
+        jobs: list[FeedJob] = []
         made: dict[str, Item] = {}
         for feed in changed:
             items = _items(index, feed, settings, cache, made)
             updated = max((i.post.updated for i in items), default=EPOCH)
             metas = {fmt.name: feed_meta(settings, feed, fmt.name, updated, hubs) for fmt in FORMATS}
             jobs.append((metas, items))
-        _document_jobs[:] = jobs
-        try:
-            rendered = pmap(_render_document_job, range(len(jobs)), workers, min_items=16)  # ~1 ms each
-        finally:
-            _document_jobs.clear()
+        rendered = pmap_shared(_render_feed, jobs, workers, min_items=16)  # ~1 ms each
         for feed, (metas, _), bodies in zip(changed, jobs, rendered, strict=True):
             updated = metas["rss"].updated
             for fmt in FORMATS:
