@@ -14,7 +14,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from .config import Settings
-from .formats import FILE_BY_FORMAT
+from .formats import format_named
 from .posts import Post
 from .textutil import name_key, url_segment
 
@@ -44,7 +44,7 @@ class Feed:
 
     def document_path(self, fmt: str) -> str:
         """Site path of one of the feed's documents, e.g. /tags/%E5%8D%97/atom.xml."""
-        return f"{self.path}/{FILE_BY_FORMAT[fmt]}"
+        return f"{self.path}/{format_named(fmt).filename}"
 
 
 @dataclass(frozen=True)

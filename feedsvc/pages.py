@@ -7,6 +7,7 @@ from html import escape
 from xml.sax.saxutils import quoteattr
 
 from .config import Settings
+from .formats import RSS, Format
 from .index import CATEGORY, SITE, TAG
 from .textutil import xml_safe
 
@@ -19,21 +20,20 @@ class FeedLink:
     name: str
     title: str
     count: int
-    urls: tuple[tuple[str, str, str], ...]  # (format label, URL, content type)
+    urls: tuple[tuple[Format, str], ...]  # (format, URL of the feed in it), in FORMATS order
 
 
 def index_html(settings: Settings, links: list[FeedLink]) -> bytes:
     """A small HTML page listing every feed; the site feeds are autodiscoverable
     (<link rel="alternate">, RSS Autodiscovery / Atom Autodiscovery drafts)."""
     head = []
-    for label, url, ctype in links[0].urls if links else ():
-        mime = ctype.split(";")[0]
+    for fmt, url in links[0].urls if links else ():
         head.append(
-            f'<link rel="alternate" type="{mime}" title="{escape(settings.title)} ({label})" href="{escape(url)}">'
+            f'<link rel="alternate" type="{fmt.mime}" title="{escape(settings.title)} ({fmt.label})" href="{escape(url)}">'
         )
     rows = []
     for link in links:
-        subscribe = " ".join(f'<a href="{escape(url)}">{label}</a>' for label, url, _ in link.urls)
+        subscribe = " ".join(f'<a href="{escape(url)}">{fmt.label}</a>' for fmt, url in link.urls)
         name = escape(link.name) if link.name else escape(settings.title)
         rows.append(
             f"<tr><td>{_KIND_LABEL[link.kind]}</td><td>{name}</td><td>{link.count}</td><td>{subscribe}</td></tr>"
@@ -61,7 +61,7 @@ def opml(settings: Settings, links: list[FeedLink]) -> bytes:
     """OPML 2.0 (http://opml.org/spec2.opml): one outline per feed, RSS flavour as xmlUrl."""
     outlines = []
     for link in links:
-        rss_url = next(url for label, url, _ in link.urls if label == "RSS")
+        rss_url = next(url for fmt, url in link.urls if fmt == RSS)
         outlines.append(
             f"<outline type=\"rss\" text={quoteattr(link.title)} title={quoteattr(link.title)} "
             f"xmlUrl={quoteattr(rss_url)} htmlUrl={quoteattr(settings.site_url + '/')}/>"

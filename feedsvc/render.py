@@ -115,7 +115,7 @@ def _add_entry(fg: FeedGenerator, item: Item) -> None:
 
 
 def render_formats(metas: Mapping[str, FeedMeta], items: Sequence[Item]) -> dict[str, bytes]:
-    """Every format of one feed (keys of FORMATS): Atom 1.0 (RFC 4287); RSS 2.0 with
+    """Every format of one feed (by ``Format.name``, see formats.FORMATS): Atom 1.0 (RFC 4287); RSS 2.0 with
     content:encoded, atom:link self/hub and dc:creator; JSON Feed 1.1. RSS and Atom share one
     FeedGenerator, so the entries are built once; only the self link differs between them."""
     fg = _generator(metas["atom"], items)

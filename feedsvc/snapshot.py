@@ -12,17 +12,16 @@ from datetime import datetime
 
 from .config import Settings
 from .documents import Document, make_document
-from .formats import FORMATS
+from .formats import FORMATS, RSS
 from .index import CATEGORY, SITE, TAG, Feed, FeedKey, Index
 from .markup import RenderedBody, render_body
 from .pages import FeedLink, index_html, opml
-from .parallel import pmap
+from .parallel import pmap, pmap_shared
 from .posts import Post
 from .render import EPOCH, RENDER_LOCK, FeedMeta, Item, render_formats
 
 DocKey = tuple[FeedKey, str]  # (feed, format)
 Signature = tuple[object, ...]
-_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
 @dataclass(frozen=True)
@@ -66,13 +65,11 @@ def _render_body_job(job: tuple[bytes, str, str]) -> RenderedBody:
     return render_body(markdown.decode(), permalink, summary)
 
 
-# The feeds of the build in progress (under RENDER_LOCK). Forked helpers inherit this list,
-# so a job crosses the process boundary as an index, not as pickled posts.
-_document_jobs: list[tuple[dict[str, FeedMeta], list[Item]]] = []
+FeedJob = tuple[dict[str, FeedMeta], list[Item]]  # one feed's metadata by format, and its items
 
 
-def _render_document_job(number: int) -> dict[str, bytes]:
-    metas, items = _document_jobs[number]
+def _render_feed(job: FeedJob) -> dict[str, bytes]:
+    metas, items = job
     return render_formats(metas, items)
 
 
@@ -130,56 +127,85 @@ def build_snapshot(
     """Render every feed whose items changed since ``previous``; reuse the others' documents
     (same bytes, same ETag)."""
     limit = settings.feed_limit
-    documents: dict[DocKey, Document] = {}
-    signatures: dict[FeedKey, Signature] = {}
-    changed: list[Feed] = []
-    for feed in index.feed_list():
-        sig = signatures[feed.key] = _signature(index, feed, limit)
-        if previous is not None and previous.signatures.get(feed.key) == sig:
-            for fmt, *_ in FORMATS:
-                documents[(feed.key, fmt)] = previous.documents[(feed.key, fmt)]
-        else:
-            changed.append(feed)
+    feeds = index.feed_list()
+    signatures = {feed.key: _signature(index, feed, limit) for feed in feeds}
+    documents, changed = _reuse_documents(feeds, signatures, previous)
     with RENDER_LOCK:  # feedgen's date formatting changes the process locale
-        cache.fill([index.posts[s] for feed in changed for s in feed.posts[:limit]], workers)
-        jobs: list[tuple[dict[str, FeedMeta], list[Item]]] = []
-        made: dict[str, Item] = {}
-        for feed in changed:
-            items = _items(index, feed, settings, cache, made)
-            updated = max((i.post.updated for i in items), default=EPOCH)
-            metas = {fmt: feed_meta(settings, feed, fmt, updated) for fmt, _, _ in FORMATS}
-            jobs.append((metas, items))
-        _document_jobs[:] = jobs
-        try:
-            rendered = pmap(_render_document_job, range(len(jobs)), workers, min_items=16)  # ~1 ms each
-        finally:
-            _document_jobs.clear()
-        for feed, (metas, _), bodies in zip(changed, jobs, rendered, strict=True):
-            updated = metas["rss"].updated
-            for fmt, _, ctype in FORMATS:
-                documents[(feed.key, fmt)] = make_document(bodies[fmt], ctype, updated)
-    cache.keep_only({(index.posts[s].digest, index.posts[s].permalink) for f in index.feeds.values() for s in f.posts[:limit]})
-    newest = documents[(FeedKey(SITE, ""), "rss")].last_modified
-    if previous is not None and previous.index.feeds is index.feeds and previous.pages["/"].last_modified == newest:
-        pages = previous.pages  # same feeds, names and counts: the same pages
-    else:
-        links = [_link(settings, feed) for feed in index.feed_list()]
-        pages = {
-            "/": make_document(index_html(settings, links), "text/html; charset=utf-8", newest),
-            "/opml.xml": make_document(opml(settings, links), "text/x-opml; charset=utf-8", newest),
-        }
+        documents.update(_render_feeds(index, changed, settings, cache, workers))
+    _prune_bodies(index, cache, limit)
     return Snapshot(
         index=index,
         documents=documents,
-        pages=pages,
+        pages=_pages(index, settings, documents, previous),
         signatures=signatures,
         errors=errors,
         generation=(previous.generation + 1) if previous else 1,
     )
 
 
+def _reuse_documents(
+    feeds: list[Feed], signatures: Mapping[FeedKey, Signature], previous: Snapshot | None
+) -> tuple[dict[DocKey, Document], list[Feed]]:
+    """The documents of ``previous`` for every feed rendered from the same items, and the
+    feeds (in the given order) that must be rendered again."""
+    documents: dict[DocKey, Document] = {}
+    changed: list[Feed] = []
+    for feed in feeds:
+        if previous is not None and previous.signatures.get(feed.key) == signatures[feed.key]:
+            for fmt in FORMATS:
+                documents[(feed.key, fmt.name)] = previous.documents[(feed.key, fmt.name)]
+        else:
+            changed.append(feed)
+    return documents, changed
+
+
+def _render_feeds(
+    index: Index, feeds: list[Feed], settings: Settings, cache: RenderCache, workers: int
+) -> dict[DocKey, Document]:
+    """Every format of ``feeds``, their post bodies rendered into ``cache`` first. Call
+    under RENDER_LOCK."""
+    cache.fill([index.posts[s] for feed in feeds for s in feed.posts[: settings.feed_limit]], workers)
+    jobs = _feed_jobs(index, feeds, settings, cache)
+    rendered = pmap_shared(_render_feed, jobs, workers, min_items=16)  # ~1 ms each
+    documents: dict[DocKey, Document] = {}
+    for feed, (metas, _), bodies in zip(feeds, jobs, rendered, strict=True):
+        updated = metas[RSS.name].updated
+        for fmt in FORMATS:
+            documents[(feed.key, fmt.name)] = make_document(bodies[fmt.name], fmt.content_type, updated)
+    return documents
+
+
+def _feed_jobs(index: Index, feeds: list[Feed], settings: Settings, cache: RenderCache) -> list[FeedJob]:
+    """What rendering each feed needs: its metadata per format and its items."""
+    jobs: list[FeedJob] = []
+    made: dict[str, Item] = {}
+    for feed in feeds:
+        items = _items(index, feed, settings, cache, made)
+        updated = max((i.post.updated for i in items), default=EPOCH)
+        jobs.append(({fmt.name: feed_meta(settings, feed, fmt.name, updated) for fmt in FORMATS}, items))
+    return jobs
+
+
+def _prune_bodies(index: Index, cache: RenderCache, limit: int) -> None:
+    """Drop the cached bodies of posts no feed shows any more."""
+    cache.keep_only({(index.posts[s].digest, index.posts[s].permalink) for f in index.feeds.values() for s in f.posts[:limit]})
+
+
+def _pages(index: Index, settings: Settings, documents: Mapping[DocKey, Document], previous: Snapshot | None) -> Mapping[str, Document]:
+    """The HTML index and OPML list; ``previous``'s when the feeds, their names and counts
+    and the newest change are all the same."""
+    newest = documents[(FeedKey(SITE, ""), RSS.name)].last_modified
+    if previous is not None and previous.index.feeds is index.feeds and previous.pages["/"].last_modified == newest:
+        return previous.pages
+    links = [_link(settings, feed) for feed in index.feed_list()]
+    return {
+        "/": make_document(index_html(settings, links), "text/html; charset=utf-8", newest),
+        "/opml.xml": make_document(opml(settings, links), "text/x-opml; charset=utf-8", newest),
+    }
+
+
 def _link(settings: Settings, feed: Feed) -> FeedLink:
-    urls = tuple((_LABELS[fmt], settings.url(feed.document_path(fmt)), ctype) for fmt, _, ctype in FORMATS)
+    urls = tuple((fmt, settings.url(feed.document_path(fmt.name))) for fmt in FORMATS)
     return FeedLink(kind=feed.key.kind, name=feed.name, title=feed_title(settings, feed), count=len(feed.posts), urls=urls)
 
 

@@ -98,12 +98,13 @@ def send_feed(kind: str, name: str, fmt: str, filename: str) -> BaseResponse:
 
 def _register_feed_routes() -> None:
     """One table (FORMATS) drives every feed route."""
-    for fmt, filename, _ctype in FORMATS:
-        for kind, rule in ((SITE, f"/{filename}"), (CATEGORY, f"/categories/<name:name>/{filename}"), (TAG, f"/tags/<name:name>/{filename}")):
-            def view(name: str = "", _kind: str = kind, _fmt: str = fmt, _file: str = filename) -> BaseResponse:
+    for fmt in FORMATS:
+        file = fmt.filename
+        for kind, rule in ((SITE, f"/{file}"), (CATEGORY, f"/categories/<name:name>/{file}"), (TAG, f"/tags/<name:name>/{file}")):
+            def view(name: str = "", _kind: str = kind, _fmt: str = fmt.name, _file: str = file) -> BaseResponse:
                 return send_feed(_kind, name, _fmt, _file)
 
-            bp.add_url_rule(rule, f"{kind}_{fmt}", view, methods=["GET", "HEAD"], merge_slashes=NO_REDIRECT)
+            bp.add_url_rule(rule, f"{kind}_{fmt.name}", view, methods=["GET", "HEAD"], merge_slashes=NO_REDIRECT)
 
 
 _register_feed_routes()
