@@ -102,7 +102,7 @@ class _TomlHandler(BaseHandler):  # type: ignore[misc]
 
 _YAML = frontmatter.YAMLHandler()
 _TOML = _TomlHandler()
-_MORE_LINE = re.compile(r"\r\n?")
+_LINE_ENDING = re.compile(r"\r\n?")
 
 
 def read_post(path: str, rel: str, settings: Settings) -> Post:
@@ -130,7 +130,7 @@ def parse_post(data: bytes, rel: str, settings: Settings) -> Post:
         text = data.decode("utf-8-sig")  # a BOM would hide the front matter from the regex
     except UnicodeDecodeError as exc:
         raise PostError(rel, f"not UTF-8 (invalid byte at offset {exc.start})") from None
-    text = _MORE_LINE.sub("\n", text)  # CRLF and CR-only line endings
+    text = _LINE_ENDING.sub("\n", text)  # CRLF and CR-only line endings
     # Characters XML 1.0 forbids (a vertical tab pasted into a title) can never reach a feed,
     # and PyYAML rejects them outright: drop them before parsing rather than refuse the post.
     text = xml_safe(text)
@@ -264,16 +264,23 @@ def _build(meta: dict[str, Any], body: str, rel: str, digest: str, settings: Set
 
 
 def _explicit_link(link: str, rel: str, settings: Settings) -> str:
-    """A ``link`` permalink: absolute http(s), or a path resolved against the site URL."""
+    """A ``link`` permalink: absolute http(s), or a path resolved against the site URL. A
+    link without a scheme must stay on the site: ``//evil.example/x`` (protocol-relative,
+    RFC 3986 4.2), ``\\evil.example`` or ``/\t/evil.example`` is another host, not a path."""
     if not link:
         return ""
     try:
+        given = urlsplit(link)
         absolute = urljoin(settings.site_url + "/", link)
         parts = urlsplit(absolute)
     except ValueError:
         raise PostError(rel, f"link is not a valid URL: {link[:80]!r}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc or " " in absolute:
         raise PostError(rel, f"link must be an http(s) URL or a path, got {link[:80]!r}")
+    site = urlsplit(settings.site_url)
+    as_browsers_read_it = re.sub(r"[\x00-\x20]", "", link).replace("\\", "/")  # WHATWG URL: \ is / for http(s)
+    if not given.scheme and ((parts.scheme, parts.netloc) != (site.scheme, site.netloc) or as_browsers_read_it.startswith("//")):
+        raise PostError(rel, f"link without a scheme must be a path on the site, got {link[:80]!r}")
     return absolute
 
 

@@ -3,6 +3,7 @@ plus cases generated here (huge file, symlinks, time zones)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -394,3 +395,17 @@ def test_names_that_would_explode_the_feed_count_are_refused(front: str, reason:
     data = f"---\ntitle: T\ndate: 2024-01-01\n{front}\n---\nbody\n".encode()
     with pytest.raises(PostError, match=reason):
         parse_post(data, "p.md", load_settings({}))
+
+
+@pytest.mark.parametrize("link", ["//evil.example.com/x", "///evil.example.com/x", "\\\\evil.example.com/x",
+                                  "/\\evil.example.com/x", "/\t/evil.example.com/x", "\\/evil.example.com"])
+def test_a_link_without_a_scheme_must_stay_on_the_site(link: str) -> None:
+    """Issue 8: a protocol-relative link got the permalink https://evil.example.com/x."""
+    text = f"---\ntitle: T\ndate: 2024-01-01\nlink: {json.dumps(link)}\n---\nBody\n".encode()
+    with pytest.raises(PostError, match="must be a path on the site|must be an http"):
+        parse_post(text, "evil.md", SETTINGS)
+
+
+def test_a_path_link_resolves_on_the_site() -> None:
+    post = parse_post(b"---\ntitle: T\ndate: 2024-01-01\nlink: /notes/a\n---\nBody\n", "a.md", SETTINGS)
+    assert post.permalink == f"{SITE_URL}/notes/a"
