@@ -66,7 +66,12 @@ class Settings:
     cache_max_age: int = _setting(300, "Cache-Control max-age of feed responses, seconds.", "http", at_least(0))
     reload_interval: float = _setting(30.0, "Seconds between rescans of the content folder.", "reload", above(0))
     max_removal_ratio: float = _setting(
-        0.5, "A rescan removing more than this share of posts must be seen twice to apply.", "reload", between(0, 1),
+        0.5, "A rescan leaving fewer than (1 - this) of the reference count must be seen twice to apply.", "reload",
+        between(0, 1),
+    )
+    removal_window: float = _setting(
+        600.0, "Seconds over which removals add up for FEEDSVC_MAX_REMOVAL_RATIO (the reference is the largest count seen).",
+        "reload", at_least(0),
     )
     watch: bool = _setting(False, "Also reload on filesystem events (watchdog), debounced.", "reload")
     admin_token: str = _setting("", "Bearer token for the admin API and POST /-/reload; unset disables them.", "http")

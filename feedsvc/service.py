@@ -7,6 +7,7 @@ import gc
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,6 +65,7 @@ class FeedService:
         self._snapshot: Snapshot | None = None  # the newest snapshot, published with the status
         self._degraded: str | None = None
         self._pending_removal: frozenset[str] | None = None
+        self._counts: deque[tuple[float, int]] = deque()  # (monotonic time, published posts) per applied load
         self._reload_lock = threading.Lock()
         self._subscribers: list[Callable[[ChangeSet], None]] = []
         self._reload_listeners: list[Callable[[ReloadReport], None]] = []
@@ -112,6 +114,7 @@ class FeedService:
         workers = (self.settings.build_workers or default_workers()) if self._snapshot is None else 1
         before = {rel: self.loader.slots[rel].post for rel in todo if rel in self.loader.slots}
         result = self.loader.load(files, workers, (todo, gone))
+        self._remember_count()
         same_files = len(before) == len(todo) and not gone and not self._publication_due(now)
         reused = self._reuse_index(before, result.posts) if same_files else None
         index = reused or build_index(result.posts.values(), self.settings, now)
@@ -151,22 +154,42 @@ class FeedService:
         return due is not None and due <= now
 
     def _removal_guard(self, gone: list[str]) -> str | None:
-        """Refuse a rescan that removes too many posts at once, unless the next scan agrees."""
-        removed = self.loader.removed_posts(gone)
+        """Refuse a rescan that would leave fewer than (1 - FEEDSVC_MAX_REMOVAL_RATIO) of the
+        reference count, unless the next scan sees the same removal. The reference is the
+        largest count published within FEEDSVC_REMOVAL_WINDOW seconds, so a deletion made in
+        stages (three 40% steps) is judged as a whole, not step by step."""
         total = self.loader.published_count()
-        if not total or removed / total <= self.settings.max_removal_ratio:
+        remaining = total - self.loader.removed_posts(gone)
+        reference = max([total] + [count for _, count in self._recent_counts()])
+        if not reference or (reference - remaining) / reference <= self.settings.max_removal_ratio:
             self._pending_removal = None
             return None
         seen = frozenset(gone)
         if self._pending_removal == seen:
-            logger.warning("applying the removal of %d of %d posts, seen in two scans", removed, total)
+            logger.warning("applying a removal to %d of %d posts, seen in two scans", remaining, reference)
             self._pending_removal = None
+            self._counts.clear()  # the removal is confirmed: the smaller site is the new reference
             return None
         self._pending_removal = seen
         return (
-            f"a rescan would remove {removed} of {total} posts (over FEEDSVC_MAX_REMOVAL_RATIO="
-            f"{self.settings.max_removal_ratio}); it applies if the next scan sees the same"
+            f"a rescan would remove {reference - remaining} of {reference} posts (over FEEDSVC_MAX_REMOVAL_RATIO="
+            f"{self.settings.max_removal_ratio} within FEEDSVC_REMOVAL_WINDOW={self.settings.removal_window:g}s); "
+            "it applies if the next scan sees the same"
         )
+
+    def _recent_counts(self) -> deque[tuple[float, int]]:
+        horizon = time.monotonic() - self.settings.removal_window
+        while self._counts and self._counts[0][0] < horizon:
+            self._counts.popleft()
+        return self._counts
+
+    def _remember_count(self) -> None:
+        """After an applied load: the count the guard measures later removals against."""
+        count = self.loader.published_count()
+        counts = self._recent_counts()
+        if counts and counts[-1][1] == count:
+            counts.pop()  # keep one entry per count change (the latest time)
+        counts.append((time.monotonic(), count))
 
     def _keep(self, started: float, reason: str) -> ReloadReport:
         """Keep serving the previous snapshot and say why (/healthz status: degraded)."""

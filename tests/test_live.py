@@ -349,3 +349,31 @@ def test_a_process_exits_without_scheduler_errors(content: Path) -> None:
     for _ in range(5):
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_staged_mass_deletion_is_seen_as_a_whole(content: Path) -> None:
+    """Issue 8.6: three 40% deletions a few seconds apart removed 78% of the posts while the
+    guard compared each scan with the one before and /healthz stayed ok."""
+    svc = service_for(content)
+    (content / "p0.md").unlink()
+    (content / "p1.md").unlink()
+    (content / "p2.md").unlink()
+    (content / "p3.md").unlink()
+    assert svc.reload().applied and svc.degraded is None  # 40%: under the ratio
+    for i in (4, 5, 6):
+        (content / f"p{i}.md").unlink()
+    report = svc.reload()  # 3 of the remaining 6 (50%), but 7 of the 10 seen in the window: refused
+    assert not report.applied and svc.degraded and "remove 7 of 10" in svc.degraded
+    assert len(svc.current().index.posts) == 6
+    report = svc.reload()  # seen again: the operator meant it
+    assert report.applied and svc.degraded is None and len(svc.current().index.posts) == 3
+    (content / "p7.md").unlink()  # the confirmed state is the new reference
+    assert svc.reload().applied and svc.degraded is None
+
+
+def test_removals_outside_the_window_do_not_add_up(content: Path) -> None:
+    svc = service_for(content, REMOVAL_WINDOW=0)
+    for step in ((0, 1, 2, 3), (4, 5, 6)):
+        for i in step:
+            (content / f"p{i}.md").unlink()
+        assert svc.reload().applied and svc.degraded is None
