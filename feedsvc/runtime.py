@@ -33,7 +33,19 @@ class _SkipBusyJob(logging.Filter):
         return "maximum number of running instances reached" not in record.getMessage()
 
 
-logging.getLogger("apscheduler.scheduler").addFilter(_SkipBusyJob())
+_SKIP_BUSY_JOB = _SkipBusyJob()
+
+
+def quiet_scheduler_logs(level: str) -> None:
+    """APScheduler logs two INFO lines per job run (every second for the push job): keep them
+    for FEEDSVC_LOG_LEVEL=DEBUG only, so that an idle tick writes nothing."""
+    debug = level.upper() == "DEBUG"
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if debug else logging.WARNING)
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if debug:
+        scheduler_log.removeFilter(_SKIP_BUSY_JOB)
+    else:
+        scheduler_log.addFilter(_SKIP_BUSY_JOB)
 
 
 class Background:
@@ -51,6 +63,7 @@ class Background:
         self._debounce: threading.Timer | None = None
 
     def start(self) -> None:
+        quiet_scheduler_logs(self.service.settings.log_level)
         interval = self.service.settings.reload_interval
         self.scheduler.add_job(self._reload, "interval", seconds=interval, id=RELOAD_JOB, replace_existing=True)
         self.service.on_reload(self._schedule_publication)
@@ -60,7 +73,7 @@ class Background:
         self._schedule_publication(None)
         if self.service.settings.watch:
             self._start_watch()
-        logger.info("scheduler started in pid %d: reload every %ss", self.pid, interval)
+        logger.debug("scheduler started in pid %d: reload every %ss", self.pid, interval)
 
     def stop(self) -> None:
         if self.observer is not None:
