@@ -10,7 +10,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from notify_fixtures import *  # noqa: F403
 from notify_fixtures import pump
 
 from feedsvc.notify import schema
