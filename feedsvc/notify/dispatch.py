@@ -83,22 +83,22 @@ class Dispatcher:
     def attempt(self, job: Job) -> Sent:
         """One HTTP request for ``job`` (runs in a pool thread)."""
         started = now()
-        allow = self.settings.allow_private_targets
+        allow_private = self.settings.allow_private_targets
         if job.kind == Kind.WEBHOOK:
             headers = {"Content-Type": "application/json", **webhook_headers(job.msg_id, int(time.time()), job.body, job.secret or "")}
-            return Sent(job, send("POST", job.url, job.body, headers, allow), started)
+            return Sent(job, send("POST", job.url, job.body, headers, allow_private), started)
         if job.kind == Kind.WEBSUB:
             headers = {"Content-Type": job.content_type, "Link": self.link_header(job.topic)}
             if job.secret:
                 headers["X-Hub-Signature"] = hub_signature(job.secret, job.body)
-            return Sent(job, send("POST", job.url, job.body, headers, allow), started)
+            return Sent(job, send("POST", job.url, job.body, headers, allow_private), started)
         if job.kind == Kind.VERIFY:
             challenge = secrets.token_urlsafe(24)
             query = {"hub.mode": job.params["mode"], "hub.topic": job.params["topic"], "hub.challenge": challenge}
             if job.params["mode"] == "subscribe":
                 query["hub.lease_seconds"] = str(job.params["lease_seconds"])
             url = job.url + ("&" if "?" in job.url else "?") + urlencode(query)
-            return Sent(job, send("GET", url, None, {}, allow), started, challenge)
+            return Sent(job, send("GET", url, None, {}, allow_private), started, challenge)
         body = urlencode(job.params).encode()  # Kind.PING: WebSub publish to an external hub (trusted config)
         return Sent(job, send("POST", job.url, body, {"Content-Type": "application/x-www-form-urlencoded"}, True), started)
 

@@ -79,7 +79,7 @@ class Recorder:
         """At process start: on an empty store record the state and announce nothing;
         otherwise announce what changed while no process was watching. Returns events made."""
         with self.engine.begin() as conn:
-            if set_meta(conn, schema.meta, "initialized", datetime.now(UTC).isoformat()):
+            if set_meta(conn, "initialized", datetime.now(UTC).isoformat()):
                 snapshot = fresh()
                 self._record_all(conn, snapshot)
                 logger.info("notification store initialised: %d posts recorded, nothing announced", len(snapshot.index.posts))

@@ -117,7 +117,10 @@ def claim(engine: Engine, limit: int, lease: float) -> list[Job]:
         jobs, dropped = [], []
         for row in rows:
             job = _job(row, stamp)
-            (jobs.append(job) if job else dropped.append(row.id))
+            if job is None:
+                dropped.append(row.id)
+            else:
+                jobs.append(job)
         if dropped:  # the endpoint was disabled or the subscription ended since the row was made
             conn.execute(sa.update(d).where(d.c.id.in_(dropped)).values(status=Status.CANCELLED, finished_at=stamp))
     return jobs
