@@ -33,6 +33,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from feedsvc.app import create_app
 
+pytest_plugins = ["notify_fixtures"]
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 EDGE_CONTENT = TESTS / "content"  # one file per edge case (tests/make_content.py)

@@ -1,25 +1,28 @@
-"""Fixtures for the push tests: a real HTTP receiver on loopback, a real PostgreSQL schema
-per test (skipped with the reason when the server is unreachable), and helpers that drive an
-app's reload and send job in-process.
+"""Fixtures for the push tests: a real HTTP receiver on loopback (pytest-httpserver), a real
+PostgreSQL schema per test (skipped with the reason when the server is unreachable), and
+helpers that drive an app's reload and send job in-process.
 
-Import from the test modules: ``from notify_fixtures import *`` (pytest fixtures by name).
+Loaded as a plugin (``pytest_plugins`` in conftest.py); test modules import only the names
+they use (``Receiver``, ``pump`` ...).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from feedsvc.app import create_app
 
@@ -39,59 +42,40 @@ class Received:
 
 
 class Receiver:
-    """A threaded HTTP server on 127.0.0.1 that records every request. Each path answers from
-    its script (a list of replies or callables, the last one repeating); default 200 "ok"."""
+    """pytest-httpserver's HTTPServer on 127.0.0.1, threaded (a hanging handler holds only its
+    own request), recording every request as it arrives. Each path answers from its script
+    (a list of replies or callables, the last one repeating); default 200 "ok"."""
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.scripts: dict[str, list[Reply | Callable[[Received], Reply]]] = {}
         self.cond = threading.Condition()
         self.release = threading.Event()  # unblocks handlers that hang
-        receiver = self
+        self.server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        self.server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
+        self.server.start()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _handle(self) -> None:
-                parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                req = Received(self.command, parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()},
-                               {k.lower(): v for k, v in self.headers.items()}, body)
-                with receiver.cond:
-                    receiver.requests.append(req)
-                    receiver.cond.notify_all()
-                status, headers, data = receiver._reply(req)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = _handle  # noqa: N815
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    @property
+    def port(self) -> int:
+        return self.server.port
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        return self.server.url_for(path)
 
     def script(self, path: str, *replies: Reply | Callable[[Received], Reply]) -> None:
-        self.scripts[path] = list(replies)
+        with self.cond:
+            self.scripts[path] = list(replies)
 
-    def _reply(self, req: Received) -> Reply:
-        script = self.scripts.get(req.path)
-        if not script:
-            return 200, {}, b"ok"
-        step = script.pop(0) if len(script) > 1 else script[0]
-        return step(req) if callable(step) else step
+    def _handle(self, request: Request) -> Response:
+        req = Received(request.method, request.path, dict(request.args.items()),
+                       {k.lower(): v for k, v in request.headers.items()}, request.get_data())
+        with self.cond:
+            self.requests.append(req)
+            self.cond.notify_all()
+            script = self.scripts.get(req.path)
+            step = (script.pop(0) if len(script) > 1 else script[0]) if script else (200, {}, b"ok")
+        status, headers, data = step(req) if callable(step) else step  # outside the lock: it may hang
+        return Response(data, status=status, headers=headers)
 
     def at(self, path: str, method: str | None = None) -> list[Received]:
         with self.cond:
@@ -108,8 +92,8 @@ class Receiver:
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
+        self.server.check_handler_errors()
 
 
 def echo_challenge(req: Received) -> Reply:

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import GunicornServer, post_text
-from notify_fixtures import *  # noqa: F403
 from notify_fixtures import Received, Receiver, Reply
 from standardwebhooks.webhooks import Webhook
 

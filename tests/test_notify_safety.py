@@ -3,13 +3,13 @@ and the connection pinned to the checked address (the Host header keeps the URL'
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
-from notify_fixtures import *  # noqa: F403
 from notify_fixtures import Receiver
 
-from feedsvc.notify.sender import TargetError, resolve, send
+from feedsvc.notify.sender import MAX_RESPONSE, TargetError, resolve, send
 
 REFUSED = [
     "http://127.0.0.1/", "http://127.1.2.3:8080/x", "http://2130706433/", "http://0x7f.1/", "http://017700000001/",
@@ -43,11 +43,39 @@ def test_allow_private_lifts_the_address_check() -> None:
 
 
 def test_connection_goes_to_the_checked_address_with_the_original_host(receiver: Receiver) -> None:
-    port = receiver.server.server_address[1]
+    port = receiver.port  # the receiver listens on 127.0.0.1 only
+    assert resolve(f"http://localhost:{port}/", allow_private=True).address == "127.0.0.1"
     result = send("POST", f"http://localhost:{port}/pinned?q=1", b"{}", {"Content-Type": "application/json"}, True)
     assert result.status == 200
     [req] = receiver.at("/pinned")
     assert req.headers["host"] == f"localhost:{port}" and req.query == {"q": "1"}
+
+
+def test_the_name_is_resolved_once_and_the_checked_address_is_used(receiver: Receiver,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS (which leaves the machine) stubbed for one name: the check resolves it, the
+    connection goes to that address without asking again (no rebinding window)."""
+    real, lookups = socket.getaddrinfo, []
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hooks.example.test":
+            lookups.append(host)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    result = send("GET", f"http://hooks.example.test:{receiver.port}/named", None, {}, allow_private=True)
+    assert result.status == 200 and lookups == ["hooks.example.test"]
+    assert receiver.at("/named")[0].headers["host"] == f"hooks.example.test:{receiver.port}"
+
+
+def test_send_never_raises_and_keeps_a_bounded_answer(receiver: Receiver) -> None:
+    receiver.script("/big", (200, {}, b"x" * 100_000))
+    assert send("GET", receiver.url("/big"), None, {}, True).body == b"x" * MAX_RESPONSE
+    tls = send("GET", f"https://localhost:{receiver.port}/tls", None, {}, True)  # TLS to a plain-HTTP port
+    assert tls.status is None and tls.error and "SSL" in tls.error
+    closed = send("GET", "http://127.0.0.1:9/", None, {}, True)
+    assert closed.status is None and closed.error
 
 
 def test_send_refuses_at_send_time_too() -> None:

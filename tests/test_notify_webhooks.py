@@ -11,7 +11,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from notify_fixtures import *  # noqa: F403
 from notify_fixtures import Receiver, auth, pump
 from standardwebhooks.webhooks import Webhook
 

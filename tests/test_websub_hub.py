@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from lxml import etree
-from notify_fixtures import *  # noqa: F403
 from notify_fixtures import Received, Receiver, Reply, echo_challenge, pump
 
 from feedsvc.notify import schema

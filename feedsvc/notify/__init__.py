@@ -36,9 +36,8 @@ class Notifier:
         self.service = service
         self.settings = settings = service.settings
         self.engine = make_engine(database_url(settings))
-        self.recorder = Recorder(self.engine, settings, settings.hubs)
-        self.dispatcher = Dispatcher(self.engine, settings, settings.hubs, settings.notify_concurrency,
-                                     settings.notify_lease_seconds)
+        self.recorder = Recorder(self.engine, settings)
+        self.dispatcher = Dispatcher(self.engine, settings)
         self.rate_limiter = RateLimiter(settings.websub_rate_limit)
         self._pending: deque[ChangeSet] = deque()
         self._lock = threading.Lock()

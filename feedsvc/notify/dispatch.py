@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..config import Settings
-from . import schema as t
-from .outbox import CANCELLED, DONE, FAILED, PENDING, Job, claim, record, schedule_retry
+from . import schema
+from .outbox import Job, Kind, Status, claim, record, schedule_retry
 from .sender import Result, send
 from .signing import hub_signature, webhook_headers
 from .store import insert_ignore, now
@@ -39,13 +39,11 @@ class Sent:
 class Dispatcher:
     """One per process: a thread pool of ``concurrency`` senders over the shared outbox."""
 
-    def __init__(self, engine: Engine, settings: Settings, hubs: tuple[str, ...], concurrency: int = 32,
-                 lease: float = 30.0) -> None:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self.hubs = hubs
-        self.concurrency = concurrency
-        self.lease = lease
+        self.concurrency = settings.notify_concurrency
+        self.lease = settings.notify_lease_seconds
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
 
@@ -83,28 +81,28 @@ class Dispatcher:
     def attempt(self, job: Job) -> Sent:
         """One HTTP request for ``job`` (runs in a pool thread)."""
         started = now()
-        allow = self.settings.allow_private_targets
-        if job.kind == "webhook":
+        allow_private = self.settings.allow_private_targets
+        if job.kind == Kind.WEBHOOK:
             headers = {"Content-Type": "application/json", **webhook_headers(job.msg_id, int(time.time()), job.body, job.secret or "")}
-            return Sent(job, send("POST", job.url, job.body, headers, allow), started)
-        if job.kind == "websub":
+            return Sent(job, send("POST", job.url, job.body, headers, allow_private), started)
+        if job.kind == Kind.WEBSUB:
             headers = {"Content-Type": job.content_type, "Link": self.link_header(job.topic)}
             if job.secret:
                 headers["X-Hub-Signature"] = hub_signature(job.secret, job.body)
-            return Sent(job, send("POST", job.url, job.body, headers, allow), started)
-        if job.kind == "verify":
+            return Sent(job, send("POST", job.url, job.body, headers, allow_private), started)
+        if job.kind == Kind.VERIFY:
             challenge = secrets.token_urlsafe(24)
             query = {"hub.mode": job.params["mode"], "hub.topic": job.params["topic"], "hub.challenge": challenge}
             if job.params["mode"] == "subscribe":
                 query["hub.lease_seconds"] = str(job.params["lease_seconds"])
             url = job.url + ("&" if "?" in job.url else "?") + urlencode(query)
-            return Sent(job, send("GET", url, None, {}, allow), started, challenge)
-        body = urlencode(job.params).encode()  # ping: WebSub publish to an external hub (trusted config)
+            return Sent(job, send("GET", url, None, {}, allow_private), started, challenge)
+        body = urlencode(job.params).encode()  # Kind.PING: WebSub publish to an external hub (trusted config)
         return Sent(job, send("POST", job.url, body, {"Content-Type": "application/x-www-form-urlencoded"}, True), started)
 
     def link_header(self, topic: str) -> str:
         """WebSub 7: distribution carries the hub and self links."""
-        return ", ".join([f'<{hub}>; rel="hub"' for hub in self.hubs] + [f'<{topic}>; rel="self"'])
+        return ", ".join([f'<{hub}>; rel="hub"' for hub in self.settings.hubs] + [f'<{topic}>; rel="self"'])
 
     def finish(self, batch: list[Sent]) -> None:
         if not batch:
@@ -115,61 +113,64 @@ class Dispatcher:
                 logger.info("delivery %d (%s) attempt %d: %s -> %s", sent.job.id, sent.job.kind, sent.job.tries + 1,
                             sent.result.status or sent.result.error, status)
 
-    def _finish_one(self, conn: Connection, sent: Sent) -> str:
+    def _finish_one(self, conn: Connection, sent: Sent) -> Status:
         job, result = sent.job, sent.result
-        outcome = None
-        if job.kind == "verify" and result.ok and result.body.strip() != (sent.challenge or "").encode():
-            outcome = "challenge not echoed"
-        error = record(conn, job, result, sent.started, outcome)
-        if error == DONE:
+        not_echoed = None
+        if job.kind == Kind.VERIFY and result.ok and result.body.strip() != (sent.challenge or "").encode():
+            not_echoed = "challenge not echoed"
+        error = record(conn, job, result, sent.started, not_echoed)
+        if error is None:
             self._succeeded(conn, job)
-            return DONE
+            return Status.DONE
         if result.status == 410:
             self._gone(conn, job)
             return schedule_retry(conn, self.settings, job, result, error, final=True)
-        if job.kind == "verify" and result.status is not None:  # answered, but no: intent not verified
+        if job.kind == Kind.VERIFY and result.status is not None:  # answered, but no: intent not verified
             return schedule_retry(conn, self.settings, job, result, error, final=True)
         status = schedule_retry(conn, self.settings, job, result, error)
-        if job.kind == "webhook":
-            self._failing(conn, job, final=status == FAILED)
+        if job.kind == Kind.WEBHOOK:
+            self._failing(conn, job)
         return status
 
     def _succeeded(self, conn: Connection, job: Job) -> None:
-        ep = t.endpoints
-        if job.kind == "webhook":
-            conn.execute(sa.update(ep).where(ep.c.id == job.endpoint_id, ep.c.failing_since.is_not(None)).values(failing_since=None))
-        elif job.kind == "verify":
+        endpoints = schema.endpoints
+        if job.kind == Kind.WEBHOOK:
+            conn.execute(sa.update(endpoints).where(endpoints.c.id == job.endpoint_id, endpoints.c.failing_since.is_not(None))
+                         .values(failing_since=None))
+        elif job.kind == Kind.VERIFY:
             apply_verified(conn, job.params)
 
     def _gone(self, conn: Connection, job: Job) -> None:
         """410 Gone: the webhook endpoint is disabled / the WebSub subscription ends."""
-        if job.kind == "webhook":
+        if job.kind == Kind.WEBHOOK:
             disable_endpoint(conn, job.endpoint_id or "", "410 Gone")
-        elif job.kind == "websub" and job.subscription_id is not None:
-            conn.execute(sa.delete(t.subscriptions).where(t.subscriptions.c.id == job.subscription_id))
+        elif job.kind == Kind.WEBSUB and job.subscription_id is not None:
+            conn.execute(sa.delete(schema.subscriptions).where(schema.subscriptions.c.id == job.subscription_id))
             logger.info("WebSub subscription %d ended by 410 from its callback", job.subscription_id)
 
-    def _failing(self, conn: Connection, job: Job, final: bool) -> None:
+    def _failing(self, conn: Connection, job: Job) -> None:
         """Disable an endpoint that has been failing for FEEDSVC_DISABLE_AFTER_DAYS."""
-        ep = t.endpoints
+        endpoints = schema.endpoints
         stamp = now()
-        conn.execute(sa.update(ep).where(ep.c.id == job.endpoint_id, ep.c.failing_since.is_(None)).values(failing_since=stamp))
-        since = conn.execute(sa.select(ep.c.failing_since).where(ep.c.id == job.endpoint_id)).scalar()
+        conn.execute(sa.update(endpoints).where(endpoints.c.id == job.endpoint_id, endpoints.c.failing_since.is_(None))
+                     .values(failing_since=stamp))
+        since = conn.execute(sa.select(endpoints.c.failing_since).where(endpoints.c.id == job.endpoint_id)).scalar()
         if since is not None and stamp - since >= self.settings.disable_after_days * 86400:
             disable_endpoint(conn, job.endpoint_id or "", f"failing for {self.settings.disable_after_days:g} days")
 
 
 def disable_endpoint(conn: Connection, endpoint_id: str, reason: str) -> None:
-    ep, d = t.endpoints, t.deliveries
-    conn.execute(sa.update(ep).where(ep.c.id == endpoint_id).values(enabled=False, disabled_reason=reason, updated_at=now()))
-    conn.execute(sa.update(d).where(d.c.endpoint_id == endpoint_id, d.c.status == PENDING, d.c.kind == "webhook")
-                 .values(status=CANCELLED, finished_at=now(), last_error=f"endpoint disabled: {reason}"))
+    endpoints, d = schema.endpoints, schema.deliveries
+    conn.execute(sa.update(endpoints).where(endpoints.c.id == endpoint_id)
+                 .values(enabled=False, disabled_reason=reason, updated_at=now()))
+    conn.execute(sa.update(d).where(d.c.endpoint_id == endpoint_id, d.c.status == Status.PENDING, d.c.kind == Kind.WEBHOOK)
+                 .values(status=Status.CANCELLED, finished_at=now(), last_error=f"endpoint disabled: {reason}"))
     logger.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
 
 
 def apply_verified(conn: Connection, params: dict[str, object]) -> None:
     """WebSub 5.3: once the subscriber confirmed, the (un)subscription takes effect."""
-    subs = t.subscriptions
+    subs = schema.subscriptions
     topic, callback = str(params["topic"]), str(params["callback"])
     where = (subs.c.topic == topic) & (subs.c.callback == callback)
     if params["mode"] == "unsubscribe":
@@ -186,6 +187,5 @@ def apply_verified(conn: Connection, params: dict[str, object]) -> None:
 def expire_subscriptions(engine: Engine) -> int:
     """Leases end (WebSub 5.1): drop subscriptions past their expiry."""
     with engine.begin() as conn:
-        return int(conn.execute(sa.delete(t.subscriptions).where(t.subscriptions.c.expires_at <= now())).rowcount or 0)
-
-
+        subs = schema.subscriptions
+        return int(conn.execute(sa.delete(subs).where(subs.c.expires_at <= now())).rowcount or 0)

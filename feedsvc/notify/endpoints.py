@@ -13,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from . import schema as t
+from . import schema
 from .events import TYPES
-from .outbox import PENDING
+from .outbox import Status
 from .sender import TargetError, resolve
 from .signing import check_secret, new_secret
 from .store import insert_ignore, now
@@ -97,12 +97,12 @@ def create(engine: Engine, values: dict[str, Any], source: str = "api", endpoint
     row = {"id": endpoint_id or "ep_" + secrets.token_hex(8), "source": source, "created_at": stamp, "updated_at": stamp,
            "events": "[]", "tags": "[]", "categories": "[]", "description": "", "enabled": True, **values}
     with engine.begin() as conn:
-        insert_ignore(conn, t.endpoints, row)
+        insert_ignore(conn, schema.endpoints, row)
         return as_json(_get(conn, row["id"]), with_secret=True)
 
 
 def _get(conn: Connection, endpoint_id: str) -> Any:
-    return conn.execute(sa.select(t.endpoints).where(t.endpoints.c.id == endpoint_id)).first()
+    return conn.execute(sa.select(schema.endpoints).where(schema.endpoints.c.id == endpoint_id)).first()
 
 
 def get(engine: Engine, endpoint_id: str) -> dict[str, Any] | None:
@@ -113,52 +113,53 @@ def get(engine: Engine, endpoint_id: str) -> dict[str, Any] | None:
 
 def listing(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        return [as_json(r) for r in conn.execute(sa.select(t.endpoints).order_by(t.endpoints.c.created_at, t.endpoints.c.id))]
+        return [as_json(r) for r in conn.execute(sa.select(schema.endpoints).order_by(schema.endpoints.c.created_at, schema.endpoints.c.id))]
 
 
 def update(engine: Engine, endpoint_id: str, values: dict[str, Any]) -> dict[str, Any] | None:
     with engine.begin() as conn:
         if _get(conn, endpoint_id) is None:
             return None
-        conn.execute(sa.update(t.endpoints).where(t.endpoints.c.id == endpoint_id).values(updated_at=now(), **values))
+        conn.execute(sa.update(schema.endpoints).where(schema.endpoints.c.id == endpoint_id).values(updated_at=now(), **values))
         if "url" in values:  # pending deliveries follow the endpoint to its new URL
-            conn.execute(sa.update(t.deliveries).where(t.deliveries.c.endpoint_id == endpoint_id).values(url=values["url"]))
+            conn.execute(sa.update(schema.deliveries).where(schema.deliveries.c.endpoint_id == endpoint_id).values(url=values["url"]))
         return as_json(_get(conn, endpoint_id), with_secret="secret" in values)
 
 
 def delete(engine: Engine, endpoint_id: str) -> bool:
     with engine.begin() as conn:
-        ids = sa.select(t.deliveries.c.id).where(t.deliveries.c.endpoint_id == endpoint_id)
-        conn.execute(sa.delete(t.attempts).where(t.attempts.c.delivery_id.in_(ids)))
-        conn.execute(sa.delete(t.deliveries).where(t.deliveries.c.endpoint_id == endpoint_id))
-        return bool(conn.execute(sa.delete(t.endpoints).where(t.endpoints.c.id == endpoint_id)).rowcount)
+        ids = sa.select(schema.deliveries.c.id).where(schema.deliveries.c.endpoint_id == endpoint_id)
+        conn.execute(sa.delete(schema.attempts).where(schema.attempts.c.delivery_id.in_(ids)))
+        conn.execute(sa.delete(schema.deliveries).where(schema.deliveries.c.endpoint_id == endpoint_id))
+        return bool(conn.execute(sa.delete(schema.endpoints).where(schema.endpoints.c.id == endpoint_id)).rowcount)
 
 
 def deliveries(engine: Engine, endpoint_id: str, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
     """An endpoint's deliveries, newest first, each with its attempts."""
-    d, e, a = t.deliveries, t.events, t.attempts
-    query = (sa.select(d, e.c.msg_id, e.c.type, e.c.subject).select_from(d.join(e, d.c.event_id == e.c.id))
+    d, events, attempts = schema.deliveries, schema.events, schema.attempts
+    query = (sa.select(d, events.c.msg_id, events.c.type, events.c.subject).select_from(d.join(events, d.c.event_id == events.c.id))
              .where(d.c.endpoint_id == endpoint_id).order_by(d.c.id.desc()).limit(limit))
     if status:
         query = query.where(d.c.status == status)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
         tries: dict[int, list[dict[str, Any]]] = {r.id: [] for r in rows}
-        for att in conn.execute(sa.select(a).where(a.c.delivery_id.in_(list(tries))).order_by(a.c.id)):
-            tries[att.delivery_id].append({"at": att.started_at, "duration": round(att.duration, 4),
-                                           "status_code": att.status_code, "error": att.error, "response": att.response})
+        for attempt in conn.execute(sa.select(attempts).where(attempts.c.delivery_id.in_(list(tries))).order_by(attempts.c.id)):
+            tries[attempt.delivery_id].append({"at": attempt.started_at, "duration": round(attempt.duration, 4),
+                                               "status_code": attempt.status_code, "error": attempt.error,
+                                               "response": attempt.response})
     return [{"id": r.id, "message_id": r.msg_id, "type": r.type, "post_id": r.subject, "status": r.status,
-             "tries": r.tries, "next_at": r.next_at if r.status == PENDING else None, "created_at": r.created_at,
+             "tries": r.tries, "next_at": r.next_at if r.status == Status.PENDING else None, "created_at": r.created_at,
              "finished_at": r.finished_at, "last_code": r.last_code, "last_error": r.last_error,
              "attempts": tries[r.id]} for r in rows]
 
 
 def redeliver(engine: Engine, endpoint_id: str, delivery_id: int) -> bool:
     """Send a delivery again now, with a fresh retry schedule and the same webhook-id."""
-    d = t.deliveries
+    d = schema.deliveries
     with engine.begin() as conn:
         result = conn.execute(sa.update(d).where(d.c.id == delivery_id, d.c.endpoint_id == endpoint_id).values(
-            status=PENDING, tries=0, next_at=now(), finished_at=None))
+            status=Status.PENDING, tries=0, next_at=now(), finished_at=None))
         return bool(result.rowcount)
 
 
@@ -180,7 +181,7 @@ def sync_config(engine: Engine, tables: Any, allow_private: bool) -> None:
             raise ValueError(f"[[webhooks]] #{n + 1}: {exc}") from None
         declared[values["url"]] = values
     with engine.connect() as conn:
-        existing = {r.url: r.id for r in conn.execute(sa.select(t.endpoints).where(t.endpoints.c.source == "config"))}
+        existing = {r.url: r.id for r in conn.execute(sa.select(schema.endpoints).where(schema.endpoints.c.source == "config"))}
     for url, values in declared.items():
         if url in existing:
             update(engine, existing[url], {"events": "[]", "tags": "[]", "categories": "[]", **values})

@@ -27,7 +27,8 @@ from ..markup import render_body
 from ..posts import Post
 from ..render import Item, json_item
 from ..snapshot import Snapshot
-from . import schema as t
+from . import schema
+from .outbox import Delivery, Kind, enqueue
 from .store import insert_ignore, now, set_meta
 
 logger = logging.getLogger(__name__)
@@ -69,16 +70,15 @@ def topic_states(snapshot: Snapshot, settings: Settings) -> dict[str, tuple[str,
 class Recorder:
     """Turns observed changes into stored events and their due deliveries."""
 
-    def __init__(self, engine: Engine, settings: Settings, hubs: tuple[str, ...]) -> None:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self.external_hubs = settings.websub_hubs
 
     def start(self, fresh: Callable[[], Snapshot]) -> int:
         """At process start: on an empty store record the state and announce nothing;
         otherwise announce what changed while no process was watching. Returns events made."""
         with self.engine.begin() as conn:
-            if set_meta(conn, t.meta, "initialized", datetime.now(UTC).isoformat()):
+            if set_meta(conn, "initialized", datetime.now(UTC).isoformat()):
                 snapshot = fresh()
                 self._record_all(conn, snapshot)
                 logger.info("notification store initialised: %d posts recorded, nothing announced", len(snapshot.index.posts))
@@ -89,10 +89,10 @@ class Recorder:
         stamp = now()
         rows = [{"uid": uid, "hash": h, "version": 1, "labels": json.dumps(labels(p)), "updated_at": stamp}
                 for uid, (h, p) in post_states(snapshot).items()]
-        insert_ignore(conn, t.content_state, rows)
+        insert_ignore(conn, schema.content_state, rows)
         topics = [{"topic": topic, "etag": etag, "version": 1, "updated_at": stamp}
                   for topic, (etag, _) in topic_states(snapshot, self.settings).items()]
-        insert_ignore(conn, t.topic_state, topics)
+        insert_ignore(conn, schema.topic_state, topics)
 
     def reconcile(self, fresh: Callable[[], Snapshot]) -> int:
         """Compare the stored state with a snapshot taken *after* reading it (``fresh()``
@@ -103,19 +103,19 @@ class Recorder:
         fresh process has no last good version of a file that is broken (or half-written)
         right now, so "missing" may mean "unreadable", not "deleted"."""
         with self.engine.connect() as conn:
-            stored = {r.uid: (r.hash, r.labels) for r in conn.execute(sa.select(t.content_state))}
-            topics = {r.topic: r.etag for r in conn.execute(sa.select(t.topic_state))}
+            stored = {r.uid: (r.hash, r.labels) for r in conn.execute(sa.select(schema.content_state))}
+            topics = {r.topic: r.etag for r in conn.execute(sa.select(schema.topic_state))}
         snapshot = fresh()
         deletions = not snapshot.errors
         current = post_states(snapshot)
         states = [PostState(uid, stored[uid][0] if uid in stored else None, h, p, labels(p))
                   for uid, (h, p) in current.items() if stored.get(uid, (None,))[0] != h]
         if deletions:
-            states += [PostState(uid, h, GONE, None, json.loads(lab or "{}"))
-                       for uid, (h, lab) in stored.items() if h != GONE and uid not in current]
+            states += [PostState(uid, h, GONE, None, json.loads(stored_labels or "{}"))
+                       for uid, (h, stored_labels) in stored.items() if h != GONE and uid not in current]
         docs = topic_states(snapshot, self.settings)
         changed: list[tuple[str, str | None, str, Any]] = [
-            (topic, topics.get(topic), etag, snapshot.documents[dk]) for topic, (etag, dk) in docs.items() if topics.get(topic) != etag]
+            (topic, topics.get(topic), etag, snapshot.documents[doc_key]) for topic, (etag, doc_key) in docs.items() if topics.get(topic) != etag]
         changed += [(topic, etag, GONE, None) for topic, etag in topics.items() if etag != GONE and topic not in docs]
         return self._apply(states, changed)
 
@@ -126,8 +126,8 @@ class Recorder:
             old = None if change.action == PUBLISHED else post_hash(change.previous) if change.previous else None
             post = None if change.action == REMOVED else change.post
             shown = post or change.previous
-            lab = labels(shown) if shown is not None else {}
-            states.append(PostState(change.uid, old, post_hash(post) if post else GONE, post, lab))
+            shown_labels = labels(shown) if shown is not None else {}
+            states.append(PostState(change.uid, old, post_hash(post) if post else GONE, post, shown_labels))
         topics = []
         for doc in changes.documents:
             topic = self.settings.url(doc.path)
@@ -146,62 +146,54 @@ class Recorder:
         return made
 
     def _post_transition(self, conn: Connection, state: PostState) -> int:
-        version = _compare_and_set(conn, t.content_state, t.content_state.c.uid, "hash", state.uid, state.old, state.new,
+        version = _compare_and_set(conn, schema.content_state, schema.content_state.c.uid, "hash", state.uid, state.old, state.new,
                                    {"labels": json.dumps(state.labels)})
         if version is None:
             return 0
         kind = "deleted" if state.new == GONE else "published" if state.old in (None, GONE) else "updated"
-        body = event_body(TYPES[kind], self.data(state, kind))
+        body = event_body(TYPES[kind], self.data(state))
         return self.add_event(conn, f"post:{state.uid}:{version}", TYPES[kind], state.uid, body, state.labels)
 
-    def data(self, state: PostState, kind: str) -> dict[str, Any]:
+    def data(self, state: PostState) -> dict[str, Any]:
         """The post as a JSON Feed item (render.json_item), plus its categories."""
         if state.post is None:
-            return {"id": state.uid, **{k: v for k, v in state.labels.items()}}
+            return {"id": state.uid, **state.labels}
         post = state.post
         body = render_body(post.body, post.permalink, post.summary)
         item = json_item(Item(post=post, uid=state.uid, body=body, categories=()))
         item["categories"] = list(post.categories)
         return item
 
-    def add_event(self, conn: Connection, key: str, type_: str, subject: str, body: bytes, lab: dict[str, Any]) -> int:
+    def add_event(self, conn: Connection, key: str, type_: str, subject: str, body: bytes,
+                  post_labels: dict[str, Any]) -> int:
         """Insert the event (ignoring a duplicate key) and its webhook deliveries."""
-        stamp = now()
-        values = {"key": key, "msg_id": "msg_" + uuid.uuid4().hex, "type": type_, "subject": subject,
-                  "content_type": "application/json", "body": body, "filter": json.dumps(lab), "created_at": stamp}
-        if insert_ignore(conn, t.events, values) == 0:
+        event_id = _insert_event(conn, key, type_, subject, "application/json", body, json.dumps(post_labels))
+        if event_id is None:
             return 0
-        event_id = conn.execute(sa.select(t.events.c.id).where(t.events.c.key == key)).scalar_one()
-        rows = [{"kind": "webhook", "event_id": event_id, "endpoint_id": ep.id, "url": ep.url, "status": "pending",
-                 "tries": 0, "next_at": stamp, "created_at": stamp}
-                for ep in conn.execute(sa.select(t.endpoints).where(t.endpoints.c.enabled.is_(True)))
-                if matches(ep, type_, lab)]
-        if rows:
-            conn.execute(sa.insert(t.deliveries), rows)
-        logger.info("event %s %s: %d webhook deliveries due", type_, subject, len(rows))
+        endpoints = schema.endpoints
+        due = [Delivery(Kind.WEBHOOK, endpoint.url, event_id=event_id, endpoint_id=endpoint.id)
+               for endpoint in conn.execute(sa.select(endpoints).where(endpoints.c.enabled.is_(True)))
+               if matches(endpoint, type_, post_labels)]
+        enqueue(conn, due)
+        logger.info("event %s %s: %d webhook deliveries due", type_, subject, len(due))
         return 1
 
     def _topic_transition(self, conn: Connection, topic: str, old: str | None, new: str, document: Any) -> int:
-        version = _compare_and_set(conn, t.topic_state, t.topic_state.c.topic, "etag", topic, old, new, {})
+        version = _compare_and_set(conn, schema.topic_state, schema.topic_state.c.topic, "etag", topic, old, new, {})
         if version is None or new == GONE or document is None:
             return 0
-        stamp = now()
-        key = f"topic:{topic}:{version}"
-        values = {"key": key, "msg_id": "msg_" + uuid.uuid4().hex, "type": TOPIC_CHANGED, "subject": topic,
-                  "content_type": document.content_type, "body": document.body, "filter": "{}", "created_at": stamp}
-        if insert_ignore(conn, t.events, values) == 0:
+        event_id = _insert_event(conn, f"topic:{topic}:{version}", TOPIC_CHANGED, topic, document.content_type,
+                                 document.body, "{}")
+        if event_id is None:
             return 0
-        event_id = conn.execute(sa.select(t.events.c.id).where(t.events.c.key == key)).scalar_one()
-        subs = conn.execute(sa.select(t.subscriptions.c.id, t.subscriptions.c.callback).where(
-            t.subscriptions.c.topic == topic, t.subscriptions.c.expires_at > stamp)).all()
-        rows = [{"kind": "websub", "event_id": event_id, "subscription_id": s.id, "url": s.callback} for s in subs]
-        rows += [{"kind": "ping", "event_id": event_id, "url": hub,
-                  "params": json.dumps({"hub.mode": "publish", "hub.url": topic})} for hub in self.external_hubs]
-        for row in rows:
-            row.update(status="pending", tries=0, next_at=stamp, created_at=stamp)
-        if rows:
-            conn.execute(sa.insert(t.deliveries), [{"endpoint_id": None, "subscription_id": None, "params": None, **r} for r in rows])
-        logger.info("topic %s changed: %d WebSub deliveries, %d hub pings", topic, len(subs), len(self.external_hubs))
+        subs = schema.subscriptions
+        subscribers = conn.execute(sa.select(subs.c.id, subs.c.callback).where(
+            subs.c.topic == topic, subs.c.expires_at > now())).all()
+        due = [Delivery(Kind.WEBSUB, s.callback, event_id=event_id, subscription_id=s.id) for s in subscribers]
+        due += [Delivery(Kind.PING, hub, event_id=event_id, params={"hub.mode": "publish", "hub.url": topic})
+                for hub in self.settings.websub_hubs]
+        enqueue(conn, due)
+        logger.info("topic %s changed: %d WebSub deliveries, %d hub pings", topic, len(subscribers), len(self.settings.websub_hubs))
         return 1
 
     def backfill(self, snapshot: Snapshot) -> int:
@@ -210,9 +202,21 @@ class Recorder:
         for uid, (h, post) in post_states(snapshot).items():
             state = PostState(uid, None, h, post, labels(post))
             with self.engine.begin() as conn:
-                body = event_body(TYPES["published"], self.data(state, "published"))
+                body = event_body(TYPES["published"], self.data(state))
                 made += self.add_event(conn, f"backfill:{uid}:{h}", TYPES["published"], uid, body, state.labels)
         return made
+
+
+def _insert_event(conn: Connection, key: str, type_: str, subject: str, content_type: str, body: bytes,
+                  filter_json: str) -> int | None:
+    """Insert an event under its unique ``key``; its id, or None when another process (or an
+    earlier run) recorded it already."""
+    events = schema.events
+    values = {"key": key, "msg_id": "msg_" + uuid.uuid4().hex, "type": type_, "subject": subject,
+              "content_type": content_type, "body": body, "filter": filter_json, "created_at": now()}
+    if insert_ignore(conn, events, values) == 0:
+        return None
+    return int(conn.execute(sa.select(events.c.id).where(events.c.key == key)).scalar_one())
 
 
 def _compare_and_set(conn: Connection, table: sa.Table, pk: sa.Column[Any], column: str, key: str,
@@ -243,7 +247,7 @@ def _norm(values: Iterable[str]) -> set[str]:
     return {v.casefold() for v in values}
 
 
-def matches(endpoint: Any, type_: str, lab: dict[str, Any]) -> bool:
+def matches(endpoint: Any, type_: str, post_labels: dict[str, Any]) -> bool:
     """An endpoint's filters: event types, then tags or categories (any one matches; empty: all)."""
     types = json.loads(endpoint.events or "[]")
     if types and type_ not in types:
@@ -251,4 +255,4 @@ def matches(endpoint: Any, type_: str, lab: dict[str, Any]) -> bool:
     tags, cats = _norm(json.loads(endpoint.tags or "[]")), _norm(json.loads(endpoint.categories or "[]"))
     if not tags and not cats:
         return True
-    return bool(tags & _norm(lab.get("tags", ()))) or bool(cats & _norm(lab.get("categories", ())))
+    return bool(tags & _norm(post_labels.get("tags", ()))) or bool(cats & _norm(post_labels.get("categories", ())))

@@ -1,4 +1,4 @@
-"""The outbox: claiming due deliveries and recording what each attempt did.
+"""The outbox: the one writer of deliveries, claiming due ones and recording each attempt.
 
 A claim moves ``next_at`` forward by a lease inside one transaction (``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL; SQLite's write transaction serialises claimers), so no two processes
@@ -12,21 +12,65 @@ import email.utils
 import json
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..config import Settings
-from . import schema as t
+from . import schema
 from .sender import Result
 from .store import is_postgres, now
 
 logger = logging.getLogger(__name__)
-PENDING, DONE, FAILED, CANCELLED = "pending", "done", "failed", "cancelled"
 MAX_RETRY_AFTER = 86400.0
+
+
+class Kind(StrEnum):
+    """What a delivery sends; the values are the ones stored in ``deliveries.kind``."""
+
+    WEBHOOK = "webhook"  # a signed event POSTed to a webhook endpoint
+    WEBSUB = "websub"  # content distribution to a WebSub subscriber (WebSub 7)
+    VERIFY = "verify"  # verification of a subscriber's intent (WebSub 5.3)
+    PING = "ping"  # hub.mode=publish to an external hub
+
+
+class Status(StrEnum):
+    """Where a delivery stands; the values are the ones stored in ``deliveries.status``."""
+
+    PENDING = "pending"  # due at next_at (or claimed until then)
+    DONE = "done"  # answered 2xx
+    FAILED = "failed"  # gave up after the retry schedule or a final answer
+    CANCELLED = "cancelled"  # its endpoint was disabled or its subscription ended
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A delivery to add to the outbox (see ``enqueue``)."""
+
+    kind: Kind
+    url: str
+    event_id: int | None = None
+    endpoint_id: str | None = None  # webhook
+    subscription_id: int | None = None  # websub
+    params: dict[str, Any] | None = None  # verify and ping; may hold a hub.secret: never logged
+
+
+def enqueue(conn: Connection, new: Sequence[Delivery]) -> int:
+    """The one writer of the outbox: insert ``new`` deliveries, due now; how many."""
+    if not new:
+        return 0
+    stamp = now()
+    conn.execute(sa.insert(schema.deliveries), [
+        {"kind": d.kind.value, "url": d.url, "event_id": d.event_id, "endpoint_id": d.endpoint_id,
+         "subscription_id": d.subscription_id, "params": None if d.params is None else json.dumps(d.params),
+         "status": Status.PENDING.value, "tries": 0, "next_at": stamp, "created_at": stamp}
+        for d in new])
+    return len(new)
 
 
 @dataclass(frozen=True)
@@ -34,7 +78,7 @@ class Job:
     """One claimed delivery with everything needed to send it."""
 
     id: int
-    kind: str  # webhook | websub | verify | ping
+    kind: Kind
     url: str
     tries: int
     msg_id: str
@@ -51,10 +95,10 @@ def claim(engine: Engine, limit: int, lease: float) -> list[Job]:
     """Claim up to ``limit`` due deliveries for ``lease`` seconds."""
     if limit <= 0:
         return []
-    d = t.deliveries
+    d, events, endpoints, subs = schema.deliveries, schema.events, schema.endpoints, schema.subscriptions
     stamp = now()
     with engine.begin() as conn:
-        query = sa.select(d.c.id).where(d.c.status == PENDING, d.c.next_at <= stamp).order_by(d.c.next_at, d.c.id).limit(limit)
+        query = sa.select(d.c.id).where(d.c.status == Status.PENDING, d.c.next_at <= stamp).order_by(d.c.next_at, d.c.id).limit(limit)
         if is_postgres(conn):
             query = query.with_for_update(skip_locked=True)
         ids = list(conn.execute(query).scalars())
@@ -62,31 +106,36 @@ def claim(engine: Engine, limit: int, lease: float) -> list[Job]:
             return []
         conn.execute(sa.update(d).where(d.c.id.in_(ids)).values(next_at=stamp + lease))
         rows = conn.execute(
-            sa.select(d, t.events.c.msg_id, t.events.c.body, t.events.c.content_type, t.events.c.subject,
-                      t.endpoints.c.secret.label("ep_secret"), t.endpoints.c.enabled, t.endpoints.c.url.label("ep_url"),
-                      t.subscriptions.c.secret.label("sub_secret"), t.subscriptions.c.callback, t.subscriptions.c.expires_at)
-            .select_from(d.outerjoin(t.events, d.c.event_id == t.events.c.id)
-                         .outerjoin(t.endpoints, d.c.endpoint_id == t.endpoints.c.id)
-                         .outerjoin(t.subscriptions, d.c.subscription_id == t.subscriptions.c.id))
+            sa.select(d, events.c.msg_id, events.c.body, events.c.content_type, events.c.subject,
+                      endpoints.c.secret.label("endpoint_secret"), endpoints.c.enabled, endpoints.c.url.label("endpoint_url"),
+                      subs.c.secret.label("subscription_secret"), subs.c.callback, subs.c.expires_at)
+            .select_from(d.outerjoin(events, d.c.event_id == events.c.id)
+                         .outerjoin(endpoints, d.c.endpoint_id == endpoints.c.id)
+                         .outerjoin(subs, d.c.subscription_id == subs.c.id))
             .where(d.c.id.in_(ids))
         ).all()
         jobs, dropped = [], []
         for row in rows:
             job = _job(row, stamp)
-            (jobs.append(job) if job else dropped.append(row.id))
+            if job is None:
+                dropped.append(row.id)
+            else:
+                jobs.append(job)
         if dropped:  # the endpoint was disabled or the subscription ended since the row was made
-            conn.execute(sa.update(d).where(d.c.id.in_(dropped)).values(status=CANCELLED, finished_at=stamp))
+            conn.execute(sa.update(d).where(d.c.id.in_(dropped)).values(status=Status.CANCELLED, finished_at=stamp))
     return jobs
 
 
 def _job(row: Any, stamp: float) -> Job | None:
-    if row.kind == "webhook" and not row.enabled:
+    """The job for a claimed row, or None when its endpoint or subscription is gone."""
+    kind = Kind(row.kind)
+    if kind == Kind.WEBHOOK and not row.enabled:
         return None
-    if row.kind == "websub" and (row.callback is None or row.expires_at <= stamp):
+    if kind == Kind.WEBSUB and (row.callback is None or row.expires_at <= stamp):
         return None
-    secret = row.ep_secret if row.kind == "webhook" else row.sub_secret
-    url = row.ep_url if row.kind == "webhook" else row.callback if row.kind == "websub" else row.url
-    return Job(id=row.id, kind=row.kind, url=url, tries=row.tries, msg_id=row.msg_id or "", body=row.body or b"",
+    secret = row.endpoint_secret if kind == Kind.WEBHOOK else row.subscription_secret
+    url = row.endpoint_url if kind == Kind.WEBHOOK else row.callback if kind == Kind.WEBSUB else row.url
+    return Job(id=row.id, kind=kind, url=url, tries=row.tries, msg_id=row.msg_id or "", body=row.body or b"",
                content_type=row.content_type or "", topic=row.subject or "", secret=secret,
                params=json.loads(row.params) if row.params else {}, endpoint_id=row.endpoint_id,
                subscription_id=row.subscription_id)
@@ -122,31 +171,30 @@ def next_delay(settings: Settings, tries: int, result: Result) -> float | None:
     return base + random.uniform(0, base * 0.1)
 
 
-def record(conn: Connection, job: Job, result: Result, started: float, outcome: str | None = None) -> str:
-    """Store one attempt and move the delivery on: done, retry later, failed.
-    ``outcome`` overrides the HTTP verdict (e.g. a WebSub challenge that did not match)."""
-    d = t.deliveries
-    conn.execute(sa.insert(t.attempts).values(
+def record(conn: Connection, job: Job, result: Result, started: float, error: str | None = None) -> str | None:
+    """Store one attempt; on success mark the delivery done and return None, otherwise return
+    the error (the caller schedules the retry). ``error`` overrides an HTTP success (e.g. a
+    WebSub challenge that was not echoed)."""
+    d = schema.deliveries
+    conn.execute(sa.insert(schema.attempts).values(
         delivery_id=job.id, started_at=started, duration=result.duration, status_code=result.status,
-        error=outcome or result.error, response=result.body[:500].decode("utf-8", "replace")))
-    tries = job.tries + 1
-    stamp = now()
-    if outcome is None and result.ok:
+        error=error or result.error, response=result.body[:500].decode("utf-8", "replace")))
+    if error is None and result.ok:
         conn.execute(sa.update(d).where(d.c.id == job.id).values(
-            status=DONE, tries=tries, finished_at=stamp, last_code=result.status, last_error=None))
-        return DONE
-    error = outcome or result.error or f"HTTP {result.status}"
-    return error
+            status=Status.DONE, tries=job.tries + 1, finished_at=now(), last_code=result.status, last_error=None))
+        return None
+    return error or result.error or f"HTTP {result.status}"
 
 
-def schedule_retry(conn: Connection, settings: Settings, job: Job, result: Result, error: str, final: bool = False) -> str:
-    d = t.deliveries
+def schedule_retry(conn: Connection, settings: Settings, job: Job, result: Result, error: str, final: bool = False) -> Status:
+    """After a failed attempt: pending again after the next delay, or failed (``final``: no retry)."""
+    d = schema.deliveries
     tries = job.tries + 1
     delay = None if final else next_delay(settings, tries, result)
     values: dict[str, Any] = {"tries": tries, "last_code": result.status, "last_error": error}
     if delay is None:
-        values.update(status=FAILED, finished_at=now())
+        values.update(status=Status.FAILED, finished_at=now())
     else:
         values.update(next_at=now() + delay)
     conn.execute(sa.update(d).where(d.c.id == job.id).values(values))
-    return FAILED if delay is None else PENDING
+    return Status.FAILED if delay is None else Status.PENDING

@@ -1,8 +1,9 @@
 """Outgoing HTTP for webhooks and WebSub: target checks against SSRF and a connection pinned
 to the checked address (no DNS-rebinding window between the check and the connect).
 
-http.client is used directly: it never follows redirects (a 3xx is a failure) and lets the
-socket be opened to the resolved IP while Host and TLS SNI keep the URL's host name.
+urllib3's connection pool is opened to the checked IP while the ``Host`` header, TLS SNI
+(``server_hostname``) and certificate check (``assert_hostname``) keep the URL's host name;
+no retries and no redirects (a 3xx is a failure); at most MAX_RESPONSE bytes are read.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import socket
-import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError
 
 TIMEOUT = 10.0  # seconds, for the connect and for each read
 MAX_RESPONSE = 4096  # bytes of the answer kept for the delivery log / challenge check
@@ -94,19 +97,21 @@ def resolve(url: str, allow_private: bool) -> Target:
     return Target(parts.scheme, parts.hostname, port, addresses[0], path)
 
 
-def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:
-    conn: http.client.HTTPConnection
+def _pool(target: Target, timeout: float) -> urllib3.HTTPConnectionPool:
+    """A one-connection pool to the checked address; TLS is verified against the URL's host."""
+    limits = urllib3.Timeout(connect=timeout, read=timeout)
     if target.scheme == "https":
-        conn = http.client.HTTPSConnection(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
-    else:
-        conn = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
-    address = target.address
+        return urllib3.HTTPSConnectionPool(target.address, target.port, timeout=limits, maxsize=1, retries=False,
+                                           cert_reqs="CERT_REQUIRED", server_hostname=target.host,
+                                           assert_hostname=target.host)
+    return urllib3.HTTPConnectionPool(target.address, target.port, timeout=limits, maxsize=1, retries=False)
 
-    def pinned(_addr: tuple[str, int], timeout: float | None = None, source: tuple[str, int] | None = None) -> socket.socket:
-        return socket.create_connection((address, target.port), timeout, source)
 
-    conn._create_connection = pinned  # type: ignore[attr-defined]  # Host/SNI stay the URL's host
-    return conn
+def host_header(target: Target) -> str:
+    """RFC 9110 7.2: the URL's host (IPv6 in brackets) and its port unless the scheme's default."""
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    default = 443 if target.scheme == "https" else 80
+    return host if target.port == default else f"{host}:{target.port}"
 
 
 def send(method: str, url: str, body: bytes | None, headers: dict[str, str], allow_private: bool,
@@ -117,14 +122,19 @@ def send(method: str, url: str, body: bytes | None, headers: dict[str, str], all
         target = resolve(url, allow_private)
     except TargetError as exc:
         return Result(None, b"", {}, f"refused: {exc}", time.monotonic() - started)
-    conn = _connection(target, timeout)
+    pool = _pool(target, timeout)
+    response = None
     try:
-        conn.request(method, target.path, body=body, headers={"User-Agent": USER_AGENT, **headers})
-        response = conn.getresponse()
+        response = pool.urlopen(method, target.path, body=body,
+                                headers={"Host": host_header(target), "User-Agent": USER_AGENT, **headers},
+                                retries=False, redirect=False, preload_content=False, decode_content=False,
+                                release_conn=False)
         data = response.read(MAX_RESPONSE)
-        answer = {k.lower(): v for k, v in response.getheaders()}
+        answer = {k.lower(): v for k, v in response.headers.items()}
         return Result(response.status, data, answer, None, time.monotonic() - started)
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, HTTPError, http.client.HTTPException) as exc:
         return Result(None, b"", {}, f"{type(exc).__name__}: {exc}"[:500], time.monotonic() - started)
     finally:
-        conn.close()
+        if response is not None:
+            response.close()  # the rest of the answer is not read: drop the connection
+        pool.close()

@@ -21,6 +21,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
+from . import schema
+
 logger = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x0FEED5C  # pg_advisory_xact_lock key: one migrating process at a time
 
@@ -99,6 +101,6 @@ def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any] |
     return len(result.all())
 
 
-def set_meta(conn: Connection, table: sa.Table, key: str, value: str) -> bool:
-    """Insert a meta key unless present; True when this call inserted it."""
-    return insert_ignore(conn, table, {"key": key, "value": value}) == 1
+def set_meta(conn: Connection, key: str, value: str) -> bool:
+    """Insert a key into the meta table unless present; True when this call inserted it."""
+    return insert_ignore(conn, schema.meta, {"key": key, "value": value}) == 1

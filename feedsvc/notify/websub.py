@@ -8,15 +8,13 @@ the outbox (dispatch.py) whenever a topic's document changes.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import BadRequest, TooManyRequests
 
-from . import schema as t
+from .outbox import Delivery, Kind, enqueue
 from .sender import TargetError, resolve
-from .store import now
 
 bp = Blueprint("feedsvc_websub", __name__)
 DEFAULT_LEASE = 10 * 86400  # 10 days
@@ -66,10 +64,7 @@ def hub() -> Response:
     if request.form.get("hub.mode") == "publish":
         raise BadRequest("this hub publishes its own topics; hub.mode=publish is not accepted")
     params = validate(request.form, _topics(), notifier.settings.allow_private_targets)
-    stamp = now()
     with notifier.engine.begin() as conn:
-        conn.execute(t.deliveries.insert().values(
-            kind="verify", url=params["callback"], params=json.dumps(params), status="pending", tries=0,
-            next_at=stamp, created_at=stamp))
+        enqueue(conn, [Delivery(Kind.VERIFY, params["callback"], params=params)])
     notifier.wake()
     return Response("202 Accepted: verification of intent will follow.\n", status=202, content_type="text/plain; charset=utf-8")
