@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from notify_fixtures import Receiver, auth, pump
 
 from feedsvc.app import start_background, stop_background
 
@@ -27,6 +28,7 @@ def test_idle_ticks_write_nothing(make_app: Callable[..., Flask], write_post: Ca
     write_post("a.md", title="A")
     app = make_app(reload_interval=0.1, notify_poll_seconds=0.1)
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="feedsvc")
     caplog.clear()
     run_idle(app, 1.5)
     assert [r.getMessage() for r in caplog.records] == []
@@ -37,6 +39,7 @@ def test_one_line_per_reload_that_changed_something(make_app: Callable[..., Flas
     write_post("a.md", title="A")
     app = make_app(reload_interval=0.1, notify_poll_seconds=0.1)
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="feedsvc")  # `feedsvc check` (another test) raises it to ERROR
     caplog.clear()
     write_post("a.md", title="A, edited")
     app.extensions["feedsvc"].reload()
@@ -52,3 +55,25 @@ def test_debug_shows_the_scheduler(make_app: Callable[..., Flask], write_post: C
     caplog.set_level(logging.DEBUG)
     run_idle(app, 0.6)
     assert any(r.name.startswith("apscheduler") for r in caplog.records)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_push_logs_only_failures(push_app: Callable[..., Flask], write_post: Callable[..., Path],
+                                 receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    """A delivered webhook writes nothing at INFO; a delivery that fails for good writes one
+    WARNING naming the endpoint's origin (never its query, which may hold a token)."""
+    write_post("a.md", title="A")
+    app = push_app(retry_schedule="0")
+    client = app.test_client()
+    for path in ("/ok", "/broken?token=s3cret"):
+        assert client.post("/api/webhooks", json={"url": receiver.url(path)}, headers=auth()).status_code == 201
+    receiver.script("/broken", (500, {}, b"no"))
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="feedsvc")
+    caplog.clear()
+    write_post("b.md", title="B")
+    pump(app, lambda: len(receiver.at("/ok")) == 1 and len(receiver.at("/broken")) == 2)
+    app.extensions["feedsvc.notify"].run_once(budget=2)
+    notify_lines = [r for r in caplog.records if r.name.startswith("feedsvc.notify")]
+    assert [r.levelno for r in notify_lines] == [logging.WARNING], [r.getMessage() for r in notify_lines]
+    assert "s3cret" not in notify_lines[0].getMessage() and "-> failed" in notify_lines[0].getMessage()

@@ -13,7 +13,7 @@ import secrets
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -110,8 +110,10 @@ class Dispatcher:
         with self.engine.begin() as conn:
             for sent in batch:
                 status = self._finish_one(conn, sent)
-                logger.info("delivery %d (%s) attempt %d: %s -> %s", sent.job.id, sent.job.kind, sent.job.tries + 1,
-                            sent.result.status or sent.result.error, status)
+                # one line per delivery that failed for good; attempts and successes at DEBUG
+                logger.log(logging.WARNING if status == Status.FAILED else logging.DEBUG,
+                           "delivery %d (%s to %s) attempt %d: %s -> %s", sent.job.id, sent.job.kind,
+                           _origin(sent.job.url), sent.job.tries + 1, sent.result.status or sent.result.error, status)
 
     def _finish_one(self, conn: Connection, sent: Sent) -> Status:
         job, result = sent.job, sent.result
@@ -157,6 +159,12 @@ class Dispatcher:
         since = conn.execute(sa.select(endpoints.c.failing_since).where(endpoints.c.id == job.endpoint_id)).scalar()
         if since is not None and stamp - since >= self.settings.disable_after_days * 86400:
             disable_endpoint(conn, job.endpoint_id or "", f"failing for {self.settings.disable_after_days:g} days")
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL: enough to find the endpoint, never its query (tokens)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def disable_endpoint(conn: Connection, endpoint_id: str, reason: str) -> None:

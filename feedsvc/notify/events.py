@@ -175,7 +175,7 @@ class Recorder:
                for endpoint in conn.execute(sa.select(endpoints).where(endpoints.c.enabled.is_(True)))
                if matches(endpoint, type_, post_labels)]
         enqueue(conn, due)
-        logger.info("event %s %s: %d webhook deliveries due", type_, subject, len(due))
+        logger.debug("event %s %s: %d webhook deliveries due", type_, subject, len(due))
         return 1
 
     def _topic_transition(self, conn: Connection, topic: str, old: str | None, new: str, document: Any) -> int:
@@ -193,7 +193,7 @@ class Recorder:
         due += [Delivery(Kind.PING, hub, event_id=event_id, params={"hub.mode": "publish", "hub.url": topic})
                 for hub in self.settings.websub_hubs]
         enqueue(conn, due)
-        logger.info("topic %s changed: %d WebSub deliveries, %d hub pings", topic, len(subscribers), len(self.settings.websub_hubs))
+        logger.debug("topic %s changed: %d WebSub deliveries, %d hub pings", topic, len(subscribers), len(self.settings.websub_hubs))
         return 1
 
     def backfill(self, snapshot: Snapshot) -> int:
