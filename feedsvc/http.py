@@ -64,7 +64,7 @@ def precondition(method: str, if_match: str | None = None, if_none_match: str | 
             return PRECONDITION_FAILED
     elif if_unmodified_since is not None and not unmodified_since_passes(if_unmodified_since, last_modified):
         return PRECONDITION_FAILED
-    safe = method.upper() in SAFE_METHODS
+    safe = method in SAFE_METHODS  # method names are case-sensitive (RFC 9110 9.1)
     modified = is_resource_modified(
         http_if_none_match=if_none_match,
         http_if_modified_since=if_modified_since if safe else None,
