@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import hmac
-import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed, Unauthorized
-from werkzeug.http import parse_date, parse_etags
+from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed
+from werkzeug.http import http_date
 from werkzeug.routing import PathConverter
 from werkzeug.wrappers import Response as BaseResponse
 
 from .documents import BROTLI, GZIP, IDENTITY, Document
 from .formats import FORMATS
+from .http import PRECONDITION_FAILED, feed_links, precondition
 from .index import CATEGORY, SITE, TAG, FeedKey
 from .service import FeedService
 from .textutil import name_key
+from .web import json_response, require_bearer
 
 bp = Blueprint("feeds", __name__)
 # werkzeug answers "//rss.xml" with a redirect to an absolute URL built from the Host header;
@@ -48,23 +47,21 @@ def choose_encoding() -> str:
 
 
 def conditional(response: BaseResponse) -> BaseResponse:
-    """RFC 9110 13.2.2: If-Match first (strong comparison; ``*`` matches any current
-    representation), else If-Unmodified-Since (13.1.4; werkzeug ignores it), then
-    If-None-Match / If-Modified-Since via werkzeug. werkzeug alone answers 412 to a matching
-    ``If-None-Match`` plus ``If-Match: *``."""
-    environ = request.environ
-    if_match = environ.get("HTTP_IF_MATCH")
-    if if_match is not None:
-        etag = response.get_etag()[0]
-        if not parse_etags(if_match).contains(etag or ""):
-            raise PreconditionFailed("If-Match does not match the current representation")
-        environ = {k: v for k, v in environ.items() if k != "HTTP_IF_MATCH"}
-    else:
-        since = parse_date(environ.get("HTTP_IF_UNMODIFIED_SINCE"))  # None when absent or invalid
-        modified = response.last_modified
-        if since is not None and modified is not None and modified.replace(microsecond=0) > since:
-            raise PreconditionFailed("The document changed after If-Unmodified-Since")
-    return response.make_conditional(environ)
+    """Answer the request's preconditions (``feedsvc.http.precondition``, RFC 9110 13.2.2)
+    against the response's validators: 412 as a plain error, or the response as 200 or 304.
+    werkzeug drops a 304's body and entity headers (Content-Length, Content-Type,
+    Content-Encoding, Last-Modified) when it sends it; ETag, Cache-Control and Vary stay.
+    Like ``make_conditional``, the response gets a ``Date`` field."""
+    headers = request.headers
+    status = precondition(request.method, headers.get("If-Match"), headers.get("If-None-Match"),
+                          headers.get("If-Modified-Since"), headers.get("If-Unmodified-Since"),
+                          etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"))
+    if status == PRECONDITION_FAILED:
+        raise PreconditionFailed("If-Match or If-Unmodified-Since does not hold for the current representation")
+    if "Date" not in response.headers:
+        response.headers["Date"] = http_date()
+    response.status_code = status
+    return response
 
 
 def send_document(doc: Document, max_age: int | None = None, links: tuple[str, ...] = ()) -> BaseResponse:
@@ -92,8 +89,7 @@ def send_feed(kind: str, name: str, fmt: str, filename: str) -> BaseResponse:
         label = "category" if kind == CATEGORY else "tag"
         raise NotFound(f"No {label} named {name!r}.")
     self_url = svc.settings.url(snapshot.index.feeds[key].document_path(fmt))
-    links = tuple(f'<{hub}>; rel="hub"' for hub in svc.settings.hubs) + (f'<{self_url}>; rel="self"',)
-    return send_document(doc, links=links)
+    return send_document(doc, links=tuple(feed_links(svc.settings.hubs, self_url)))
 
 
 def _register_feed_routes() -> None:
@@ -140,20 +136,12 @@ def healthz() -> Response:
     }
     if status.degraded:
         body["reason"] = status.degraded
-    response = Response(json.dumps(body, ensure_ascii=False, indent=1), content_type="application/json")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return json_response(body)
 
 
 def require_admin() -> None:
-    """Bearer token check (RFC 6750 2.1), constant-time; without a token the route does not exist."""
-    token = service().settings.admin_token
-    if not token:
-        raise NotFound()
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise Unauthorized("A valid bearer token is required.", www_authenticate=WWWAuthenticate("Bearer", {"realm": "feedsvc"}))
+    """The admin token as a bearer token; without a token the route does not exist."""
+    require_bearer(service().settings.admin_token)
 
 
 @bp.post("/-/reload")
@@ -169,7 +157,7 @@ def admin_reload() -> Response:
         "changed": report.changed,
         "status": "degraded" if service().degraded else "ok",
     }
-    return Response(json.dumps(body) + "\n", content_type="application/json", headers={"Cache-Control": "no-store"})
+    return json_response(body)
 
 
 def plain_error(exc: HTTPException) -> BaseResponse:

@@ -21,7 +21,7 @@ def test_import_contracts_are_kept() -> None:
     assert "BROKEN" not in proc.stdout and "0 broken" in proc.stdout
 
 
-@pytest.mark.parametrize("module", ["feedsvc", "feedsvc.posts", "feedsvc.config", "feedsvc.index", "feedsvc.loader"])
+@pytest.mark.parametrize("module", ["feedsvc", "feedsvc.posts", "feedsvc.config", "feedsvc.index", "feedsvc.loader", "feedsvc.http"])
 def test_core_modules_load_no_framework(module: str, tmp_path: Path) -> None:
     code = (
         "import json, logging, sys\n"

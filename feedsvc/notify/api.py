@@ -3,14 +3,12 @@ the API answers 404 while no token is set). JSON in and out; errors are plain te
 
 from __future__ import annotations
 
-import hmac
-import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import BadRequest, NotFound, Unauthorized
+from werkzeug.exceptions import BadRequest, NotFound
 
+from ..web import json_response, require_bearer
 from . import endpoints
 
 bp = Blueprint("feedsvc_webhooks", __name__, url_prefix="/api/webhooks")
@@ -22,17 +20,7 @@ def _notifier() -> Any:
 
 @bp.before_request
 def _authenticate() -> None:
-    token = _notifier().settings.admin_token
-    if not token:
-        raise NotFound()
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise Unauthorized("A valid bearer token is required.", www_authenticate=WWWAuthenticate("Bearer", {"realm": "feedsvc"}))
-
-
-def _json(body: Any, status: int = 200) -> Response:
-    text = json.dumps(body, ensure_ascii=False, indent=1) + "\n"
-    return Response(text, status=status, content_type="application/json", headers={"Cache-Control": "no-store"})
+    require_bearer(_notifier().settings.admin_token)
 
 
 def _input(partial: bool) -> dict[str, Any]:
@@ -54,24 +42,24 @@ def _found(value: Any) -> Any:
 @bp.post("")
 def create() -> Response:
     endpoint = endpoints.create(_notifier().engine, _input(partial=False))
-    response = _json(endpoint, 201)
+    response = json_response(endpoint, 201)
     response.headers["Location"] = f"/api/webhooks/{endpoint['id']}"
     return response
 
 
 @bp.get("")
 def listing() -> Response:
-    return _json({"webhooks": endpoints.listing(_notifier().engine)})
+    return json_response({"webhooks": endpoints.listing(_notifier().engine)})
 
 
 @bp.get("/<endpoint_id>")
 def show(endpoint_id: str) -> Response:
-    return _json(_found(endpoints.get(_notifier().engine, endpoint_id)))
+    return json_response(_found(endpoints.get(_notifier().engine, endpoint_id)))
 
 
 @bp.patch("/<endpoint_id>")
 def update(endpoint_id: str) -> Response:
-    return _json(_found(endpoints.update(_notifier().engine, endpoint_id, _input(partial=True))))
+    return json_response(_found(endpoints.update(_notifier().engine, endpoint_id, _input(partial=True))))
 
 
 @bp.delete("/<endpoint_id>")
@@ -88,11 +76,11 @@ def deliveries(endpoint_id: str) -> Response:
     if not limit.isdigit() or not 1 <= int(limit) <= 1000:
         raise BadRequest("limit must be an integer from 1 to 1000")
     status = request.args.get("status") or None
-    return _json({"deliveries": endpoints.deliveries(engine, endpoint_id, int(limit), status)})
+    return json_response({"deliveries": endpoints.deliveries(engine, endpoint_id, int(limit), status)})
 
 
 @bp.post("/<endpoint_id>/deliveries/<int:delivery_id>/redeliver")
 def redeliver(endpoint_id: str, delivery_id: int) -> Response:
     _found(endpoints.redeliver(_notifier().engine, endpoint_id, delivery_id))
     _notifier().wake()
-    return _json({"id": delivery_id, "status": "pending"}, 202)
+    return json_response({"id": delivery_id, "status": "pending"}, 202)

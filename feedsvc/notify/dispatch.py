@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..config import Settings
+from ..http import feed_links
 from . import schema
 from .outbox import Job, Kind, Status, claim, record, schedule_retry
 from .sender import Result, send
@@ -102,7 +103,7 @@ class Dispatcher:
 
     def link_header(self, topic: str) -> str:
         """WebSub 7: distribution carries the hub and self links."""
-        return ", ".join([f'<{hub}>; rel="hub"' for hub in self.settings.hubs] + [f'<{topic}>; rel="self"'])
+        return ", ".join(feed_links(self.settings.hubs, topic))
 
     def finish(self, batch: list[Sent]) -> None:
         if not batch:
