@@ -19,9 +19,10 @@ from .textutil import name_key
 from .web import json_response, require_bearer
 
 bp = Blueprint("feeds", __name__)
-# werkzeug answers "//rss.xml" with a redirect to an absolute URL built from the Host header;
-# "/tags/%2F/rss.xml" (the tag "/") arrives as "/tags///rss.xml": match paths as they are.
-NO_REDIRECT = False
+# merge_slashes=KEEP_SLASHES on every rule: werkzeug would answer "//rss.xml" with a redirect to
+# an absolute URL built from the Host header, and "/tags/%2F/rss.xml" (the tag "/") arrives as
+# "/tags///rss.xml": match paths as they are.
+KEEP_SLASHES = False
 
 
 class NameConverter(PathConverter):
@@ -80,7 +81,7 @@ def send_document(doc: Document, max_age: int | None = None, links: tuple[str, .
     return conditional(Response(variant.body, headers=headers, content_type=doc.content_type))
 
 
-def send_feed(kind: str, name: str, fmt: str, filename: str) -> BaseResponse:
+def send_feed(kind: str, name: str, fmt: str) -> BaseResponse:
     svc = service()
     snapshot = svc.current()
     key = FeedKey(kind, "" if kind == SITE else name_key(name))
@@ -97,26 +98,26 @@ def _register_feed_routes() -> None:
     for fmt in FORMATS:
         file = fmt.filename
         for kind, rule in ((SITE, f"/{file}"), (CATEGORY, f"/categories/<name:name>/{file}"), (TAG, f"/tags/<name:name>/{file}")):
-            def view(name: str = "", _kind: str = kind, _fmt: str = fmt.name, _file: str = file) -> BaseResponse:
-                return send_feed(_kind, name, _fmt, _file)
+            def view(name: str = "", _kind: str = kind, _fmt: str = fmt.name) -> BaseResponse:
+                return send_feed(_kind, name, _fmt)
 
-            bp.add_url_rule(rule, f"{kind}_{fmt.name}", view, methods=["GET", "HEAD"], merge_slashes=NO_REDIRECT)
+            bp.add_url_rule(rule, f"{kind}_{fmt.name}", view, methods=["GET", "HEAD"], merge_slashes=KEEP_SLASHES)
 
 
 _register_feed_routes()
 
 
-@bp.get("/", merge_slashes=NO_REDIRECT)
+@bp.get("/", merge_slashes=KEEP_SLASHES)
 def index_page() -> BaseResponse:
     return send_document(service().current().pages["/"])
 
 
-@bp.get("/opml.xml", merge_slashes=NO_REDIRECT)
+@bp.get("/opml.xml", merge_slashes=KEEP_SLASHES)
 def opml_page() -> BaseResponse:
     return send_document(service().current().pages["/opml.xml"])
 
 
-@bp.get("/healthz", merge_slashes=NO_REDIRECT)
+@bp.get("/healthz", merge_slashes=KEEP_SLASHES)
 def healthz() -> Response:
     svc = service()
     svc.current()
