@@ -25,6 +25,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=settings.instance_dir)
     app.config.update({k: v for k, v in overrides.items() if k not in _SETTING_KEYS})
     app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes  # 413 before a body is read
 
     service = FeedService(settings)
     service.reload()

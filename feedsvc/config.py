@@ -74,6 +74,10 @@ class Settings:
         "reload", at_least(0),
     )
     watch: bool = _setting(False, "Also reload on filesystem events (watchdog), debounced.", "reload")
+    max_request_bytes: int = _setting(
+        1024 * 1024, "Larger request bodies get 413 at once, before they are read (Flask MAX_CONTENT_LENGTH).", "http",
+        at_least(1),
+    )
     admin_token: str = _setting("", "Bearer token for the admin API and POST /-/reload; unset disables them.", "http")
     notify: bool = _setting(True, "Record changes and deliver webhooks and WebSub notifications.", "push")
     database_url: str = _setting(

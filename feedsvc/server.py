@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
 from .app import create_app
 from .runtime import gunicorn_hooks
@@ -20,7 +22,7 @@ class FeedsvcApplication(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        settings = {"worker_class": "gthread", "preload_app": True, "accesslog": "-", "control_socket_disable": True, **gunicorn_hooks(), **self.options}
+        settings = {"worker_class": "feedsvc.server.PlainErrorWorker", "preload_app": True, "accesslog": "-", "control_socket_disable": True, **gunicorn_hooks(), **self.options}
         for key, value in settings.items():
             if key in self.cfg.settings and value is not None:
                 self.cfg.set(key, value)
@@ -31,3 +33,21 @@ class FeedsvcApplication(BaseApplication):  # type: ignore[misc]
 
 def run_gunicorn(options: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
     FeedsvcApplication(options, overrides).run()
+
+
+def write_plain_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own answer to a request it cannot parse (400, 414 line too long, 431 headers
+    too large), as short plain text like every feedsvc error instead of gunicorn's HTML page."""
+    message = "".join(c if " " <= c < "\x7f" else "?" for c in str(mesg))[:200]
+    body = f"{status_int} {reason}: {message}\n".encode("latin-1", "replace")
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin-1", "replace")
+    gunicorn_util.write_nonblock(sock, head + body)
+
+
+class PlainErrorWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker whose own error pages are plain text (``feedsvc serve``)."""
+
+    def init_process(self) -> None:
+        gunicorn_util.write_error = write_plain_error  # this worker process only
+        super().init_process()

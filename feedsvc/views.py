@@ -39,9 +39,10 @@ def service() -> FeedService:
 
 
 def choose_encoding() -> str:
-    """Brotli when accepted at least as much as gzip, then gzip, else identity (RFC 9110 12.5.3)."""
+    """Brotli when accepted at least as much as gzip, then gzip, else identity (RFC 9110 12.5.3;
+    "x-gzip" is gzip, 8.4.1.3)."""
     accepted = request.accept_encodings
-    br, gz = accepted.quality(BROTLI), accepted.quality(GZIP)
+    br, gz = accepted.quality(BROTLI), max(accepted.quality(GZIP), accepted.quality("x-gzip"))
     if br > 0 and br >= gz:
         return BROTLI
     return GZIP if gz > 0 else IDENTITY
@@ -170,4 +171,6 @@ def plain_error(exc: HTTPException) -> BaseResponse:
     response.set_data(f"{code} {exc.name}: {message}\n")
     response.content_type = "text/plain; charset=utf-8"
     response.headers["Cache-Control"] = "no-store"
+    if code == 413:  # the body was not read: close, so the server never reads (and drops) the rest
+        response.headers["Connection"] = "close"
     return response

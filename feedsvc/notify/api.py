@@ -10,6 +10,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from ..web import json_response, require_bearer
 from . import endpoints
+from .sender import ascii_digits
 
 bp = Blueprint("feedsvc_webhooks", __name__, url_prefix="/api/webhooks")
 
@@ -24,7 +25,10 @@ def _authenticate() -> None:
 
 
 def _input(partial: bool) -> dict[str, Any]:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # json's decoder gives up on very deep nesting: not a ValueError
+        raise BadRequest("The JSON body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object (Content-Type: application/json).")
     try:
@@ -73,13 +77,13 @@ def deliveries(endpoint_id: str) -> Response:
     engine = _notifier().engine
     _found(endpoints.get(engine, endpoint_id))
     limit = request.args.get("limit", "50")
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+    if not ascii_digits(limit, 4) or not 1 <= int(limit) <= 1000:
         raise BadRequest("limit must be an integer from 1 to 1000")
     status = request.args.get("status") or None
     return json_response({"deliveries": endpoints.deliveries(engine, endpoint_id, int(limit), status)})
 
 
-@bp.post("/<endpoint_id>/deliveries/<int:delivery_id>/redeliver")
+@bp.post("/<endpoint_id>/deliveries/<int(max=9223372036854775807):delivery_id>/redeliver")  # larger: 404, not a DB overflow
 def redeliver(endpoint_id: str, delivery_id: int) -> Response:
     _found(endpoints.redeliver(_notifier().engine, endpoint_id, delivery_id))
     _notifier().wake()

@@ -80,8 +80,16 @@ class Dispatcher:
             count += len(finished)
 
     def attempt(self, job: Job) -> Sent:
-        """One HTTP request for ``job`` (runs in a pool thread)."""
+        """One HTTP request for ``job`` (runs in a pool thread). Whatever goes wrong with one
+        delivery (a bad row, a bug) fails that attempt only, never the job or the others."""
         started = now()
+        try:
+            return self._attempt(job, started)
+        except Exception as exc:
+            logger.exception("delivery %d (%s) could not be sent", job.id, job.kind)
+            return Sent(job, Result(None, b"", {}, f"internal error: {type(exc).__name__}", now() - started), started)
+
+    def _attempt(self, job: Job, started: float) -> Sent:
         allow_private = self.settings.allow_private_targets
         if job.kind == Kind.WEBHOOK:
             headers = {"Content-Type": "application/json", **webhook_headers(job.msg_id, int(time.time()), job.body, job.secret or "")}

@@ -23,6 +23,10 @@ MAX_RESPONSE = 4096  # bytes of the answer kept for the delivery log / challenge
 USER_AGENT = "feedsvc-push/0.1 (+https://www.standardwebhooks.com/)"
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: any IPv4 behind it, local use
+_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible (:: and ::1 are caught as such)
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+_IPV6_LOOPBACK = ipaddress.IPv6Address("::1")
 
 
 class TargetError(ValueError):
@@ -53,26 +57,61 @@ class Result:
 
 def refused_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why an address is not a public unicast address: loopback, private (RFC 1918, ULA),
-    link-local, CGNAT (RFC 6598), multicast, unspecified, reserved; IPv4-mapped and NAT64
-    IPv6 addresses are judged by the IPv4 address they carry."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return refused_reason(ip.ipv4_mapped)
-        if ip in _NAT64:
+    link-local, CGNAT (RFC 6598), multicast, unspecified, reserved. An IPv6 address that
+    carries an IPv4 address is judged by every IPv4 address it carries as well: IPv4-mapped and
+    IPv4-compatible (RFC 4291 2.5.5), IPv4-translated (RFC 2765), NAT64 (RFC 6052), 6to4
+    (RFC 3056: ``2002:7f00:1::1`` is 127.0.0.1, yet ``is_global`` in Python 3.11), Teredo
+    (RFC 4380: server and client) and ISATAP (RFC 5214) interface identifiers."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip != _IPV6_LOOPBACK and ip.packed[:12] != bytes(12):
+        # IPv4-mapped, -translated and NAT64 addresses stand for the IPv4 address they carry
+        if ip.ipv4_mapped is not None or ip in _TRANSLATED or ip in _NAT64:
             return refused_reason(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     for label in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
         if getattr(ip, f"is_{label}"):
             return label.replace("_", "-")
     if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
         return "CGNAT"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return "local-use NAT64"
+        for carried in embedded_ipv4(ip):
+            reason = refused_reason(carried)
+            if reason:
+                return f"{reason} (embedded in {ip})"
     if not ip.is_global:
         return "not global"
     return None
 
 
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries in one of the standard embeddings."""
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    found = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip in _COMPATIBLE or ip in _TRANSLATED or ip in _NAT64:
+        found.append(low32)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if (int(ip) >> 32) & 0xFDFFFFFF == 0x00005EFE:  # ISATAP interface id ::0:5efe:a.b.c.d or ::200:5efe:...
+        found.append(low32)
+    return found
+
+
+def ascii_digits(text: str, most: int) -> bool:
+    """``text`` is 1 to ``most`` ASCII digits (``str.isdigit`` also accepts "²" and "١٢٣",
+    which ``int`` then refuses or reads)."""
+    return 0 < len(text) <= most and all("0" <= c <= "9" for c in text)
+
+
 def resolve(url: str, allow_private: bool) -> Target:
     """Check ``url`` and resolve its host: every address must pass (getaddrinfo also reads
     ``2130706433`` and ``0x7f.1`` as 127.0.0.1, so odd notations are judged as what they are)."""
+    if not url.isascii() or any(c <= " " or c == "\x7f" for c in url):
+        # sent as is on the request line: non-ASCII, spaces and control characters (CR LF)
+        raise TargetError("URL must be ASCII without spaces or control characters (percent-encode the rest)")
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import BadRequest, TooManyRequests
 
 from .outbox import Delivery, Kind, enqueue
-from .sender import TargetError, resolve
+from .sender import TargetError, ascii_digits, resolve
 
 bp = Blueprint("feedsvc_websub", __name__)
 DEFAULT_LEASE = 10 * 86400  # 10 days
@@ -46,7 +46,7 @@ def validate(form: Any, topics: set[str], allow_private: bool) -> dict[str, Any]
     except TargetError as exc:
         raise BadRequest(f"hub.callback refused: {exc}") from None
     lease_text = form.get("hub.lease_seconds", "")
-    if lease_text and not lease_text.isdigit():
+    if lease_text and not ascii_digits(lease_text, 12):
         raise BadRequest("hub.lease_seconds must be a positive integer")
     lease = min(max(int(lease_text), MIN_LEASE), MAX_LEASE) if lease_text else DEFAULT_LEASE
     secret = form.get("hub.secret")
