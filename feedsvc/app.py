@@ -45,6 +45,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.url_map.converters["name"] = views.NameConverter
     app.register_blueprint(views.bp)
+    from .throttle import init_rate_limit, trust_proxies
+
+    trust_proxies(app, settings)
+    app.extensions["feedsvc.limiter"] = init_rate_limit(app, settings)
     app.register_error_handler(HTTPException, views.plain_error)
     app.register_error_handler(Exception, lambda exc: views.plain_error(_logged(exc)))
 

@@ -78,6 +78,18 @@ class Settings:
         1024 * 1024, "Larger request bodies get 413 at once, before they are read (Flask MAX_CONTENT_LENGTH).", "http",
         at_least(1),
     )
+    rate_limit: str = _setting(
+        "", "Unconditional feed GETs allowed per client, e.g. 120/hour (flask-limiter syntax); empty: no limit.", "http",
+        lambda v: None if not v or _rate_limit_ok(v) else "is not a rate limit such as 120/hour or 10 per minute",
+    )
+    rate_limit_storage: str = _setting(
+        "memory://", "Where rate-limit counters live: memory:// (per process) or redis://host:port for a cluster.", "http",
+        lambda v: None if v.startswith(("memory://", "redis://", "rediss://", "redis+unix://")) else "must be memory:// or redis://...",
+    )
+    trusted_proxies: int = _setting(
+        0, "Proxy hops in front whose X-Forwarded-For names the client (rate limit only; links never use it).", "http",
+        at_least(0),
+    )
     admin_token: str = _setting("", "Bearer token for the admin API and POST /-/reload; unset disables them.", "http")
     notify: bool = _setting(True, "Record changes and deliver webhooks and WebSub notifications.", "push")
     database_url: str = _setting(
@@ -129,6 +141,15 @@ class Settings:
     def url(self, path: str) -> str:
         """An absolute URL for a site path (which starts with /)."""
         return self.site_url + path
+
+
+def _rate_limit_ok(value: str) -> bool:
+    from limits import parse_many
+
+    try:
+        return bool(parse_many(value))
+    except ValueError:
+        return False
 
 
 class ConfigError(ValueError):

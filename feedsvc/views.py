@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from .documents import BROTLI, GZIP, IDENTITY, Document
 from .formats import FORMATS
-from .http import PRECONDITION_FAILED, feed_links, precondition
+from .http import NOT_MODIFIED, PRECONDITION_FAILED, feed_links, precondition
 from .index import CATEGORY, SITE, TAG, FeedKey
 from .service import FeedService
 from .textutil import name_key
@@ -82,7 +82,8 @@ def send_document(doc: Document, max_age: int | None = None, links: tuple[str, .
     return conditional(Response(variant.body, headers=headers, content_type=doc.content_type))
 
 
-def send_feed(kind: str, name: str, fmt: str) -> BaseResponse:
+def feed_document(kind: str, name: str, fmt: str) -> tuple[Document, tuple[str, ...]]:
+    """A feed's document and its Link values, or NotFound."""
     svc = service()
     snapshot = svc.current()
     key = FeedKey(kind, "" if kind == SITE else name_key(name))
@@ -91,7 +92,36 @@ def send_feed(kind: str, name: str, fmt: str) -> BaseResponse:
         label = "category" if kind == CATEGORY else "tag"
         raise NotFound(f"No {label} named {name!r}.")
     self_url = svc.settings.url(snapshot.index.feeds[key].document_path(fmt))
-    return send_document(doc, links=tuple(feed_links(svc.settings.hubs, self_url)))
+    return doc, tuple(feed_links(svc.settings.hubs, self_url))
+
+
+def send_feed(kind: str, name: str, fmt: str) -> BaseResponse:
+    doc, links = feed_document(kind, name, fmt)
+    return send_document(doc, links=links)
+
+
+FEED_ENDPOINTS: dict[str, tuple[str, str]] = {}  # "feeds.<kind>_<format>" -> (kind, format)
+
+
+def is_feed_request() -> bool:
+    return request.endpoint in FEED_ENDPOINTS
+
+
+def would_be_not_modified() -> bool:
+    """This feed request's preconditions already hold for the current document (it will be
+    a 304): asked before the view runs, e.g. by the rate limit, which never limits those."""
+    target = FEED_ENDPOINTS.get(request.endpoint or "")
+    if target is None:
+        return False
+    try:
+        doc, _ = feed_document(target[0], (request.view_args or {}).get("name", ""), target[1])
+    except NotFound:
+        return False
+    headers = request.headers
+    status = precondition(request.method, headers.get("If-Match"), headers.get("If-None-Match"),
+                          headers.get("If-Modified-Since"), headers.get("If-Unmodified-Since"),
+                          etag=doc.variant(choose_encoding()).quoted_etag, last_modified=doc.http_last_modified)
+    return status == NOT_MODIFIED
 
 
 def _register_feed_routes() -> None:
@@ -103,6 +133,7 @@ def _register_feed_routes() -> None:
                 return send_feed(_kind, name, _fmt)
 
             bp.add_url_rule(rule, f"{kind}_{fmt.name}", view, methods=["GET", "HEAD"], merge_slashes=KEEP_SLASHES)
+            FEED_ENDPOINTS[f"{bp.name}.{kind}_{fmt.name}"] = (kind, fmt.name)
 
 
 _register_feed_routes()
