@@ -77,6 +77,32 @@ def check(folder: str | None) -> None:
     sys.exit(1 if result.errors else 0)
 
 
+@main.command()
+@click.argument("outdir", type=click.Path(file_okay=False))
+def build(outdir: str) -> None:
+    """Write every document the service serves to OUTDIR, laid out like the URLs.
+
+    Byte-identical to what `feedsvc serve` answers for the same content and settings, with .gz
+    and .br siblings and a manifest of feedsvc's ETags (_feedsvc/manifest.json). OUTDIR is
+    replaced whole, by a rename, when the export is complete.
+    """
+    from .export import export
+    from .service import FeedService
+
+    settings = settings_or_exit()
+    snapshot = FeedService(settings).current()
+    try:
+        report = export(snapshot.by_path(), outdir)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {outdir}: {exc.strerror or exc}") from None
+    for path, reason in snapshot.errors:
+        click.echo(f"{path}: {reason}", err=True)
+    for path, reason in report.skipped:
+        click.echo(f"skipped {path}: {reason}", err=True)
+    click.echo(f"{report.files} documents written to {outdir} (each with .gz and .br), "
+               f"{len(report.skipped)} skipped, {len(snapshot.errors)} bad posts", err=True)
+
+
 @main.group()
 def db() -> None:
     """The notification store (webhooks, WebSub): FEEDSVC_DATABASE_URL."""

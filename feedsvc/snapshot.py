@@ -6,7 +6,7 @@ is already published, so a request sees either the old state or the new one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -37,6 +37,16 @@ class Snapshot:
 
     def document(self, key: FeedKey, fmt: str) -> Document | None:
         return self.documents.get((key, fmt))
+
+    def by_path(self) -> Iterator[tuple[str, Document]]:
+        """Every document this snapshot serves, with its site path (percent-encoded), in a
+        stable order: pages, then each feed's formats (``feedsvc build`` writes these)."""
+        yield from sorted(self.pages.items())
+        for feed in self.index.feed_list():
+            for fmt in FORMATS:
+                doc = self.documents.get((feed.key, fmt.name))
+                if doc is not None:
+                    yield feed.document_path(fmt.name), doc
 
 
 @dataclass

@@ -1,0 +1,82 @@
+"""Static export (issue 10.2): `feedsvc build OUTDIR` writes every document the service serves,
+laid out like the URLs, byte-identical to the service's answers, with .gz and .br siblings,
+file mtimes set to Last-Modified, and a manifest of feedsvc's strong ETags."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import EDGE_CONTENT, SITE_URL
+from flask import Flask
+
+from feedsvc.export import file_path
+
+
+@pytest.fixture
+def exported(cli: Any, tmp_path: Path) -> tuple[Path, Path]:
+    content = tmp_path / "edge"
+    shutil.copytree(EDGE_CONTENT, content, symlinks=True)
+    out = tmp_path / "public"
+    env = {"FEEDSVC_CONTENT_DIR": str(content), "FEEDSVC_SITE_URL": SITE_URL, "FEEDSVC_TITLE": "Test site",
+           "FEEDSVC_BUILD_WORKERS": "1", "FEEDSVC_NOTIFY": "0"}
+    result = cli("build", str(out), env=env)
+    assert result.exit_code == 0, result.output
+    assert "documents written" in result.stderr
+    return content, out
+
+
+def test_every_document_is_byte_identical_to_the_service(exported: tuple[Path, Path], make_app: Callable[..., Flask]) -> None:
+    content, out = exported
+    manifest = json.loads((out / "_feedsvc" / "manifest.json").read_text())
+    client = make_app(content_dir=str(content), notify=False).test_client()
+    assert len(manifest) > 50 and "/" in manifest and "/opml.xml" in manifest and "/rss.xml" in manifest
+    for url_path, entry in manifest.items():
+        path = out / entry["file"]
+        for encoding, suffix in (("identity", ""), ("gzip", ".gz"), ("br", ".br")):
+            response = client.get(url_path, headers={"Accept-Encoding": encoding})
+            assert response.status_code == 200, url_path
+            assert response.data == Path(str(path) + suffix).read_bytes(), (url_path, encoding)
+            assert response.headers["ETag"] == entry["etag"][encoding]
+        assert response.headers["Content-Type"] == entry["content_type"]
+        assert response.headers["Last-Modified"] == entry["last_modified"]
+        stamp = email.utils.parsedate_to_datetime(entry["last_modified"]).timestamp()
+        assert int(path.stat().st_mtime) == int(stamp)
+
+
+def test_the_service_serves_nothing_the_export_lacks(exported: tuple[Path, Path], make_app: Callable[..., Flask]) -> None:
+    content, out = exported
+    manifest = json.loads((out / "_feedsvc" / "manifest.json").read_text())
+    snapshot = make_app(content_dir=str(content), notify=False).extensions["feedsvc"].current()
+    served = {path for path, _ in snapshot.by_path()}
+    assert set(manifest) <= served
+    skipped = served - set(manifest)  # the tag named "..": a static server would read /tags/../rss.xml as /rss.xml
+    assert skipped == {"/tags/%2E%2E/rss.xml", "/tags/%2E%2E/atom.xml", "/tags/%2E%2E/feed.json"}
+
+
+def test_a_rebuild_replaces_the_folder_whole(cli: Any, tmp_path: Path, write_post: Callable[..., Path],
+                                              content_dir: Path) -> None:
+    out = tmp_path / "public"
+    env = {"FEEDSVC_CONTENT_DIR": str(content_dir), "FEEDSVC_NOTIFY": "0", "FEEDSVC_BUILD_WORKERS": "1"}
+    write_post("a.md", title="A", tags=["gone-soon"])
+    assert cli("build", str(out), env=env).exit_code == 0
+    assert (out / "tags" / "gone-soon" / "rss.xml").exists()
+    write_post("a.md", title="A", tags=["kept"])
+    assert cli("build", str(out), env=env).exit_code == 0
+    assert not (out / "tags" / "gone-soon").exists() and (out / "tags" / "kept" / "rss.xml.br").exists()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith((".feedsvc-build-", "public.old"))]
+
+
+@pytest.mark.parametrize(("url_path", "expected"), [
+    ("/", "index.html"), ("/rss.xml", "rss.xml"), ("/tags/%E5%8D%97/atom.xml", "tags/南/atom.xml"),
+    ("/tags/C%2FC%2B%2B/rss.xml", "tags/C/C++/rss.xml"), ("/tags/%25/feed.json", "tags/%/feed.json"),
+    ("/tags/%2E%2E/rss.xml", None), ("/tags/%2E/rss.xml", None), ("/tags/a%00b/rss.xml", None), ("/tags//rss.xml", None),
+])
+def test_url_paths_map_to_files_as_a_static_server_reads_them(url_path: str, expected: str | None) -> None:
+    assert file_path(url_path) == (expected.replace("/", os.sep) if expected else None)
