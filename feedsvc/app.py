@@ -46,6 +46,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["name"] = views.NameConverter
     app.register_blueprint(views.bp)
     from .throttle import init_rate_limit, trust_proxies
+    from .webmetrics import init_metrics
+
+    init_metrics(app, service)
 
     trust_proxies(app, settings)
     app.extensions["feedsvc.limiter"] = init_rate_limit(app, settings)

@@ -39,12 +39,22 @@ def serve(bind: str, workers: int, threads: int, content: str | None) -> None:
     """Serve the feeds with gunicorn (the app is built once, then workers fork)."""
     overrides = {"CONTENT_DIR": content} if content else {}
     settings_or_exit(**overrides)
+    import tempfile
+
+    from .metrics_dir import use_multiprocess_metrics
+
+    # before anything imports prometheus_client: every worker writes its samples there
+    metrics_dir = use_multiprocess_metrics(tempfile.mkdtemp(prefix="feedsvc-metrics-"))
     from .server import run_gunicorn
 
     try:
         run_gunicorn({"bind": bind, "workers": workers, "threads": threads}, overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        import shutil
+
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @main.command()

@@ -117,6 +117,10 @@ class Settings:
     build_workers: int = _setting(
         0, "Processes for a process's first build (0: one per CPU; 1: none).", "tuning", at_least(0),
     )
+    metrics_bind: str = _setting(
+        "", "host:port of a separate /metrics listener started by feedsvc serve (no token there); empty: none.",
+        "operation", lambda v: None if not v or (":" in v and v.rsplit(":", 1)[1].isdigit()) else "must be host:port",
+    )
     instance_dir: str = _setting("", "Folder for local state (the default SQLite store); default ./instance beside the code.", "operation")
     log_level: str = _setting(
         "INFO", "Log level of the feedsvc command and its server (DEBUG, INFO, WARNING, ERROR).", "operation",

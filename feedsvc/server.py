@@ -22,13 +22,33 @@ class FeedsvcApplication(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        settings = {"worker_class": "feedsvc.server.PlainErrorWorker", "preload_app": True, "accesslog": "-", "control_socket_disable": True, **gunicorn_hooks(), **self.options}
+        settings = {"worker_class": "feedsvc.server.PlainErrorWorker", "preload_app": True, "accesslog": "-",
+                    "control_socket_disable": True, **gunicorn_hooks(), **metrics_hooks(self.application), **self.options}
         for key, value in settings.items():
             if key in self.cfg.settings and value is not None:
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
         return self.application
+
+
+def metrics_hooks(app: Any) -> dict[str, Any]:
+    """A dead worker's samples stop counting as live (multiprocess mode); with
+    FEEDSVC_METRICS_BIND, the master serves /metrics on that address too, without a token."""
+    from . import metrics
+    from .webmetrics import store_reader
+
+    def child_exit(server: Any, worker: Any) -> None:
+        metrics.worker_exited(worker.pid)
+
+    def when_ready(server: Any) -> None:
+        bind = app.config["SETTINGS"].metrics_bind
+        if bind:
+            host, _, port = bind.rpartition(":")
+            metrics.serve_separately(host.strip("[]") or "127.0.0.1", int(port), store_reader(app))
+            server.log.info("metrics on http://%s/metrics", bind)
+
+    return {"child_exit": child_exit, "when_ready": when_ready}
 
 
 def run_gunicorn(options: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
