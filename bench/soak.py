@@ -336,7 +336,8 @@ class Soak:
             os.rename(self.files[slug], trash / f"{n}.md")
             self.expect("post.deleted", slug, "mass-delete", made)
         guard = self.poll(lambda h: h.get("status") == "degraded", 3 * self.iv + 2)
-        applied = self.poll(lambda h: h.get("posts") == before - len(gone), 20 * self.iv + 30)
+        # /healthz comes from one worker, which may lag a step behind: the guard applies all or nothing
+        applied = self.poll(lambda h: h.get("posts", before) < before - len(gone) // 2, 20 * self.iv + 30)
         self.notes["mass delete"] = {"posts": len(gone), "of": before, "guard tripped (degraded seen)": guard,
                                      "applied": applied, "seconds to apply": round(time.monotonic() - made, 2)}
         time.sleep(2 * self.iv)
@@ -344,7 +345,8 @@ class Soak:
         for n, slug in enumerate(gone):
             os.rename(trash / f"{n}.md", self.files[slug])
             self.expect("post.published", slug, "mass-restore", made)
-        self.poll(lambda h: h.get("posts") == before, 20 * self.iv + 30)
+        restored = self.poll(lambda h: h.get("posts", 0) > before - len(gone) // 2, 20 * self.iv + 30)
+        self.notes["mass delete"]["restore seen in /healthz after s"] = round(time.monotonic() - made, 2) if restored else None
         self.settle(max(60.0, 0.2 * len(gone)))  # drained before the churn goes on
 
     def vanish(self) -> None:
@@ -472,23 +474,22 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="soak-", dir=WORKDIR))
     schema = pg_schema(args.database_url) if args.database_url.startswith("postgresql") else None
     db = f"{args.database_url}?options=-csearch_path%3D{schema}" if schema else args.database_url or f"sqlite:///{tmp}/soak.sqlite"
-    subprocess.run([sys.executable, str(REPO / "tests" / "gen_corpus.py"), str(tmp / "content"), str(args.posts), "--seed", str(args.seed)],
-                   check=True, stderr=subprocess.DEVNULL)
     ctx = mp.get_context("fork")  # before any thread of this process exists
     port_q, warm, stop, out = ctx.Queue(), ctx.Event(), ctx.Event(), ctx.Queue()
-    recv = ctx.Process(target=receiver, args=(port_q,), daemon=True)
-    recv.start()
-    rport, port = port_q.get(timeout=30), free_port()
-    (tmp / "soak.toml").write_text(f'[[webhooks]]\nurl = "http://{HOST}:{rport}/hook"\n')
-    env = dict(os.environ, FEEDSVC_CONTENT_DIR=str(tmp / "content"), FEEDSVC_RELOAD_INTERVAL=str(args.interval),
-               FEEDSVC_DATABASE_URL=db, FEEDSVC_SITE_URL=f"http://{HOST}:{port}", FEEDSVC_ADMIN_TOKEN=TOKEN,
-               FEEDSVC_RETRY_SCHEDULE="1,2,5", FEEDSVC_CONFIG=str(tmp / "soak.toml"), FEEDSVC_ALLOW_PRIVATE_TARGETS="1",
-               FEEDSVC_LOG_LEVEL="WARNING")
+    recv, loader, server = ctx.Process(target=receiver, args=(port_q,), daemon=True), None, None
     log = (WORKDIR / "soak-server.log").open("wb")
-    server = subprocess.Popen([str(VENV_BIN / "feedsvc"), "serve", "--bind", f"{HOST}:{port}", "--workers", str(args.workers)],
-                              cwd=tmp, env=env, stdout=log, stderr=log, start_new_session=True)
-    loader = None
     try:
+        subprocess.run([sys.executable, str(REPO / "tests" / "gen_corpus.py"), str(tmp / "content"), str(args.posts), "--seed", str(args.seed)],
+                       check=True, stderr=subprocess.DEVNULL)
+        recv.start()
+        rport, port = port_q.get(timeout=30), free_port()
+        (tmp / "soak.toml").write_text(f'[[webhooks]]\nurl = "http://{HOST}:{rport}/hook"\n')
+        env = dict(os.environ, FEEDSVC_CONTENT_DIR=str(tmp / "content"), FEEDSVC_RELOAD_INTERVAL=str(args.interval),
+                   FEEDSVC_DATABASE_URL=db, FEEDSVC_SITE_URL=f"http://{HOST}:{port}", FEEDSVC_ADMIN_TOKEN=TOKEN,
+                   FEEDSVC_RETRY_SCHEDULE="1,2,5", FEEDSVC_CONFIG=str(tmp / "soak.toml"), FEEDSVC_ALLOW_PRIVATE_TARGETS="1",
+                   FEEDSVC_LOG_LEVEL="WARNING")
+        server = subprocess.Popen([str(VENV_BIN / "feedsvc"), "serve", "--bind", f"{HOST}:{port}", "--workers", str(args.workers)],
+                                  cwd=tmp, env=env, stdout=log, stderr=log, start_new_session=True)
         soak = Soak(args, tmp, port, rport, server)
         if not soak.poll(lambda h: h.get("status") == "ok", 300):
             raise SystemExit("feedsvc did not become healthy; see bench/out/soak-server.log")
@@ -540,7 +541,7 @@ def main() -> None:
                    "RSS growth %": round(100 * (rss_end / rss_start - 1), 1) if rss_start else None}
     finally:
         stop.set()
-        if server.poll() is None:
+        if server is not None and server.poll() is None:
             server.send_signal(signal.SIGTERM)
             try:
                 server.wait(timeout=30)
@@ -548,7 +549,7 @@ def main() -> None:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait(timeout=10)
         for proc in (loader, recv):
-            if proc is not None:
+            if proc is not None and proc.pid is not None:
                 proc.terminate()
                 proc.join(10)
         log.close()
