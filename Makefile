@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The bundled content/ is Chinese: feedsvc.toml declares zh-CN (and its title and time zone).
+# FEEDSVC_CONFIG or any FEEDSVC_* variable set in the environment still wins.
+FEEDSVC_CONFIG ?= feedsvc.toml
 run: $(STAMP)
-	$(BIN)/feedsvc serve --bind 127.0.0.1:8000
+	FEEDSVC_CONFIG=$(FEEDSVC_CONFIG) $(BIN)/feedsvc serve --bind 127.0.0.1:8000
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -40,6 +40,7 @@ class Document:
     last_modified: datetime | None
     etag: str
     _variants: dict[str, Variant] = field(default_factory=dict, repr=False)
+    _retyped: dict[str, Document] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @cached_property
@@ -57,6 +58,21 @@ class Document:
             if found is None:
                 found = Variant(_encode(self.body, encoding), f"{self.etag}-{encoding}", encoding)
                 self._variants[encoding] = found
+        return found
+
+    def retyped(self, content_type: str, tag: str) -> Document:
+        """The same bytes served under another media type: a representation of its own, so it
+        has its own strong ETag, ``<etag>.<tag>`` (RFC 9110 8.8.3), and its own encoded
+        variants; made on first use and reused."""
+        found = self._retyped.get(content_type)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._retyped.get(content_type)
+            if found is None:
+                found = Document(self.body, content_type, self.last_modified, f"{self.etag}.{tag}")
+                found._variants[IDENTITY] = Variant(self.body, found.etag, IDENTITY)
+                self._retyped[content_type] = found
         return found
 
 

@@ -8,9 +8,11 @@ import hmac
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from werkzeug.http import parse_date, parse_etags, unquote_etag
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header, parse_date, parse_etags, unquote_etag
 from werkzeug.sansio.http import is_resource_modified
 
 OK, NOT_MODIFIED, PRECONDITION_FAILED = 200, 304, 412
@@ -96,3 +98,21 @@ def bearer_ok(authorization: str | None, token: str) -> bool:
 def json_body(obj: Any) -> bytes:
     """A JSON body (RFC 8259: UTF-8, not ASCII-escaped), indented by one, ending in a newline."""
     return (json.dumps(obj, ensure_ascii=False, indent=1) + "\n").encode()
+
+
+@lru_cache(maxsize=512)  # a few distinct browser headers; parsing one takes ~30 us
+def prefers_html(accept: str | None, media_type: str) -> bool:
+    """Whether a feed request comes from a browser window: its ``Accept`` names ``text/html``
+    itself with a higher weight than the feed's own media type (RFC 9110 12.5.1). Wildcards
+    do not count, so a reader sending ``*/*`` or nothing gets the feed's type. A wrong guess
+    costs only the type: both answers carry the same bytes."""
+    if not accept or "text/html" not in accept.lower():  # the common reader request: no parsing
+        return False
+    html = own = 0.0
+    for value, quality in parse_accept_header(accept, MIMEAccept):
+        value = value.lower()
+        if value == "text/html":
+            html = max(html, quality)
+        elif value == media_type:
+            own = max(own, quality)
+    return html > own

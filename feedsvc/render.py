@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 import nh3
 from feedgen.ext.base import BaseExtension
@@ -43,6 +44,8 @@ class FeedMeta:
     feed_id: str  # Atom feed id: stable across formats and restarts
     updated: datetime
     hubs: tuple[str, ...] = ()
+    # (type, href) of the xml-stylesheet processing instructions of RSS and Atom, in order
+    stylesheets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +125,25 @@ def render_formats(metas: Mapping[str, FeedMeta], items: Sequence[Item]) -> dict
     out = {"atom": bytes(fg.atom_str(pretty=False, encoding="UTF-8", xml_declaration=True))}
     fg.link(_links(metas["rss"]), replace=True)
     out["rss"] = bytes(fg.rss_str(pretty=False, encoding="UTF-8", xml_declaration=True))
+    for fmt in ("atom", "rss"):
+        out[fmt] = with_stylesheets(out[fmt], metas[fmt].stylesheets)
     out["json"] = render_json(metas["json"], items)
     return out
+
+
+def with_stylesheets(document: bytes, stylesheets: Sequence[tuple[str, str]]) -> bytes:
+    """``document`` with an ``<?xml-stylesheet type="..." href="..."?>`` line (Associating Style
+    Sheets with XML documents 1.0) per stylesheet right after its XML declaration; the
+    pseudo-attribute values are escaped as XML attribute values."""
+    if not stylesheets:
+        return document
+    declaration, newline, rest = document.partition(b"\n")
+    assert declaration.startswith(b"<?xml ") and newline, "feedgen writes the XML declaration on its own line"
+    lines = [declaration]
+    for kind, href in stylesheets:
+        attrs = f"type={quoteattr(kind)} href={quoteattr(href)}"
+        lines.append(f"<?xml-stylesheet {attrs}?>".encode())
+    return b"\n".join(lines) + b"\n" + rest
 
 
 def _rfc3339(value: datetime) -> str:

@@ -12,13 +12,13 @@ from datetime import datetime
 
 from .config import Settings
 from .documents import Document, make_document
-from .formats import FORMATS, RSS
+from .formats import FORMATS, PAGE, RSS
 from .index import CATEGORY, SITE, TAG, Feed, FeedKey, Index
 from .markup import RenderedBody, render_body
-from .pages import FeedLink, index_html, opml
+from .pages import ASSET_PATHS, FeedLink, PostLine, assets, feed_html, home_html, opml, stylesheets
 from .parallel import pmap, pmap_shared
 from .posts import Post
-from .render import EPOCH, RENDER_LOCK, FeedMeta, Item, render_formats
+from .render import EPOCH, RENDER_LOCK, FeedMeta, Item, plain_text, render_formats
 
 DocKey = tuple[FeedKey, str]  # (feed, format)
 Signature = tuple[object, ...]
@@ -30,7 +30,7 @@ class Snapshot:
 
     index: Index
     documents: Mapping[DocKey, Document]
-    pages: Mapping[str, Document]  # "/" and "/opml.xml"
+    pages: Mapping[str, Document]  # by site path: "/", each feed's "<folder>/", "/opml.xml", "/feed.xsl", "/feed.css"
     signatures: Mapping[FeedKey, Signature]  # what each feed's documents were rendered from
     errors: tuple[tuple[str, str], ...]  # (path, reason) of posts that failed to load
     generation: int
@@ -104,6 +104,7 @@ def feed_meta(settings: Settings, feed: Feed, fmt: str, updated: datetime) -> Fe
         feed_id=settings.url(f"{feed.path}/"),
         updated=updated,
         hubs=settings.hubs,
+        stylesheets=stylesheets(settings),
     )
 
 
@@ -146,7 +147,7 @@ def build_snapshot(
     return Snapshot(
         index=index,
         documents=documents,
-        pages=_pages(index, settings, documents, previous),
+        pages=_pages(index, settings, documents, previous, {feed.key for feed in changed}, cache),
         signatures=signatures,
         errors=errors,
         generation=(previous.generation + 1) if previous else 1,
@@ -201,22 +202,59 @@ def _prune_bodies(index: Index, cache: RenderCache, limit: int) -> None:
     cache.keep_only({(index.posts[s].digest, index.posts[s].permalink) for f in index.feeds.values() for s in f.posts[:limit]})
 
 
-def _pages(index: Index, settings: Settings, documents: Mapping[DocKey, Document], previous: Snapshot | None) -> Mapping[str, Document]:
-    """The HTML index and OPML list; ``previous``'s when the feeds, their names and counts
-    and the newest change are all the same."""
+def _pages(
+    index: Index, settings: Settings, documents: Mapping[DocKey, Document], previous: Snapshot | None,
+    changed: set[FeedKey], cache: RenderCache,
+) -> Mapping[str, Document]:
+    """The pages by site path (feedsvc.pages). A feed's preview page is rendered again only
+    with its feed; the home page and OPML list whenever a feed changed, appeared or went;
+    the stylesheets once. Call after the feeds' post bodies are in ``cache``."""
+    old = previous.pages if previous is not None else {}
+    if previous is not None and not changed and previous.index.feeds.keys() == index.feeds.keys():
+        return old
+    pages: dict[str, Document] = {}
+    lines: dict[str, PostLine] = {}  # a post's line, shared by the pages of one build
+    links = []
+    for feed in index.feed_list():
+        path = feed.path + "/"
+        fresh = feed.key in changed or path not in old or feed.key.kind == SITE  # the home lists the site's posts
+        link = _link(index, settings, feed, documents, cache, lines if fresh else None)
+        links.append(link)
+        if feed.key.kind != SITE:
+            modified = documents[(feed.key, RSS.name)].last_modified
+            pages[path] = make_document(feed_html(settings, link), PAGE.content_type, modified) if fresh else old[path]
     newest = documents[(FeedKey(SITE, ""), RSS.name)].last_modified
-    if previous is not None and previous.index.feeds is index.feeds and previous.pages["/"].last_modified == newest:
-        return previous.pages
-    links = [_link(settings, feed) for feed in index.feed_list()]
-    return {
-        "/": make_document(index_html(settings, links), "text/html; charset=utf-8", newest),
-        "/opml.xml": make_document(opml(settings, links), "text/x-opml; charset=utf-8", newest),
-    }
+    pages["/"] = make_document(home_html(settings, links[0], links), PAGE.content_type, newest)
+    pages["/opml.xml"] = make_document(opml(settings, links), "text/x-opml; charset=utf-8", newest)
+    if all(path in old for path in ASSET_PATHS):  # they depend on the settings only
+        pages.update((path, old[path]) for path in ASSET_PATHS)
+    else:
+        pages.update((path, make_document(body, ctype, None)) for path, (body, ctype) in assets(settings).items())
+    return pages
 
 
-def _link(settings: Settings, feed: Feed) -> FeedLink:
-    urls = tuple((fmt, settings.url(feed.document_path(fmt.name))) for fmt in FORMATS)
-    return FeedLink(kind=feed.key.kind, name=feed.name, title=feed_title(settings, feed), count=len(feed.posts), urls=urls)
+def _link(index: Index, settings: Settings, feed: Feed, documents: Mapping[DocKey, Document], cache: RenderCache,
+          lines: dict[str, PostLine] | None) -> FeedLink:
+    """The feed as the pages show it; with its items when ``lines`` is given."""
+    count = min(len(feed.posts), settings.feed_limit)
+    updated = documents[(feed.key, RSS.name)].last_modified or EPOCH
+    meta = feed_meta(settings, feed, RSS.name, updated)
+    posts = () if lines is None else tuple(_line(index, settings, cache, s, lines) for s in feed.posts[:count])
+    return FeedLink(
+        kind=feed.key.kind, name=feed.name, title=meta.title, description=meta.description, page_url=meta.home_url,
+        count=count, updated=updated.astimezone(settings.tz).date().isoformat() if count else "",
+        urls=tuple((fmt, settings.url(feed.document_path(fmt.name))) for fmt in FORMATS), posts=posts,
+    )
+
+
+def _line(index: Index, settings: Settings, cache: RenderCache, source: str, lines: dict[str, PostLine]) -> PostLine:
+    line = lines.get(source)
+    if line is None:
+        post = index.posts[source]
+        local = post.published.astimezone(settings.tz).replace(microsecond=0)
+        summary = plain_text(cache.body(post).summary) if cache.body(post).summary else ""
+        line = lines[source] = PostLine(post.title, post.permalink, local.date().isoformat(), local.isoformat(), summary)
+    return line
 
 
 __all__ = ["Snapshot", "RenderCache", "build_snapshot", "CATEGORY", "TAG", "SITE"]

@@ -7,13 +7,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed
 from werkzeug.http import http_date
-from werkzeug.routing import PathConverter
+from werkzeug.routing import PathConverter, RequestRedirect
 from werkzeug.wrappers import Response as BaseResponse
 
 from .documents import BROTLI, GZIP, IDENTITY, Document
-from .formats import FORMATS
-from .http import NOT_MODIFIED, PRECONDITION_FAILED, feed_links, precondition
-from .index import CATEGORY, SITE, TAG, FeedKey
+from .formats import FORMATS, Format
+from .http import NOT_MODIFIED, PRECONDITION_FAILED, feed_links, precondition, prefers_html
+from .index import KIND_PREFIX, SITE, FeedKey
+from .pages import ASSET_PATHS
 from .service import FeedService
 from .textutil import name_key
 from .web import json_response, require_bearer
@@ -66,13 +67,14 @@ def conditional(response: BaseResponse) -> BaseResponse:
     return response
 
 
-def send_document(doc: Document, max_age: int | None = None, links: tuple[str, ...] = ()) -> BaseResponse:
+def send_document(doc: Document, max_age: int | None = None, links: tuple[str, ...] = (),
+                  vary: str = "Accept-Encoding") -> BaseResponse:
     """The document in the negotiated encoding, with validators and caching headers, made
     conditional. Header values come precomputed from the document (a polled feed's 304 path
     is mostly this function)."""
     variant = doc.variant(choose_encoding())
     age = service().settings.cache_max_age if max_age is None else max_age
-    headers = [("ETag", variant.quoted_etag), ("Cache-Control", f"public, max-age={age}"), ("Vary", "Accept-Encoding")]
+    headers = [("ETag", variant.quoted_etag), ("Cache-Control", f"public, max-age={age}"), ("Vary", vary)]
     if doc.http_last_modified is not None:
         headers.append(("Last-Modified", doc.http_last_modified))
     if variant.encoding != IDENTITY:
@@ -82,25 +84,34 @@ def send_document(doc: Document, max_age: int | None = None, links: tuple[str, .
     return conditional(Response(variant.body, headers=headers, content_type=doc.content_type))
 
 
-def feed_document(kind: str, name: str, fmt: str) -> tuple[Document, tuple[str, ...]]:
-    """A feed's document and its Link values, or NotFound."""
+VARY_BROWSER = "Accept, Accept-Encoding"  # feeds with a browser type are negotiated on Accept too
+
+
+def feed_document(kind: str, name: str, fmt: Format) -> tuple[Document, tuple[str, ...], str]:
+    """A feed's document as this request gets it, its Link values and its Vary, or NotFound.
+    A browser (prefers_html) gets the same bytes as ``fmt.browser_type`` under an ETag of their
+    own, so that it renders the XML and applies its stylesheet."""
     svc = service()
     snapshot = svc.current()
     key = FeedKey(kind, "" if kind == SITE else name_key(name))
-    doc = snapshot.document(key, fmt)
+    doc = snapshot.document(key, fmt.name)
     if doc is None:
-        label = "category" if kind == CATEGORY else "tag"
-        raise NotFound(f"No {label} named {name!r}.")
-    self_url = svc.settings.url(snapshot.index.feeds[key].document_path(fmt))
-    return doc, tuple(feed_links(svc.settings.hubs, self_url))
+        raise NotFound(f"No {kind} named {name!r}.")
+    self_url = svc.settings.url(snapshot.index.feeds[key].document_path(fmt.name))
+    vary = "Accept-Encoding"
+    if fmt.browser_type:
+        vary = VARY_BROWSER
+        if prefers_html(request.headers.get("Accept"), fmt.mime):
+            doc = doc.retyped(fmt.browser_type, "xml")
+    return doc, tuple(feed_links(svc.settings.hubs, self_url)), vary
 
 
-def send_feed(kind: str, name: str, fmt: str) -> BaseResponse:
-    doc, links = feed_document(kind, name, fmt)
-    return send_document(doc, links=links)
+def send_feed(kind: str, name: str, fmt: Format) -> BaseResponse:
+    doc, links, vary = feed_document(kind, name, fmt)
+    return send_document(doc, links=links, vary=vary)
 
 
-FEED_ENDPOINTS: dict[str, tuple[str, str]] = {}  # "feeds.<kind>_<format>" -> (kind, format)
+FEED_ENDPOINTS: dict[str, tuple[str, Format]] = {}  # "feeds.<kind>_<format>" -> (kind, format)
 
 
 def is_feed_request() -> bool:
@@ -114,7 +125,7 @@ def would_be_not_modified() -> bool:
     if target is None:
         return False
     try:
-        doc, _ = feed_document(target[0], (request.view_args or {}).get("name", ""), target[1])
+        doc, _, _ = feed_document(target[0], (request.view_args or {}).get("name", ""), target[1])
     except NotFound:
         return False
     headers = request.headers
@@ -124,29 +135,69 @@ def would_be_not_modified() -> bool:
     return status == NOT_MODIFIED
 
 
+def send_page(kind: str, name: str) -> BaseResponse:
+    """A feed's preview page, at its folder URL (the site's is the home page, /)."""
+    snapshot = service().current()
+    feed = snapshot.index.feeds.get(FeedKey(kind, "" if kind == SITE else name_key(name)))
+    if feed is None:
+        raise NotFound(f"No {kind} named {name!r}.")
+    return send_document(snapshot.pages[feed.path + "/"])
+
+
+PAGE_KINDS: dict[str, str] = {}  # endpoint of a feed's page -> the feed kind
+
+
 def _register_feed_routes() -> None:
-    """One table (FORMATS) drives every feed route."""
-    for fmt in FORMATS:
-        file = fmt.filename
-        for kind, rule in ((SITE, f"/{file}"), (CATEGORY, f"/categories/<name:name>/{file}"), (TAG, f"/tags/<name:name>/{file}")):
-            def view(name: str = "", _kind: str = kind, _fmt: str = fmt.name) -> BaseResponse:
+    """The kinds table (index.KIND_PREFIX) and the formats table (FORMATS) drive every feed
+    route: /<file> and /<prefix>/<name>/<file> for the feeds, the folder URL for the page."""
+    for kind, prefix in KIND_PREFIX.items():
+        folder = f"{prefix}/<name:name>/" if prefix else "/"
+
+        def page(name: str = "", _kind: str = kind) -> BaseResponse:
+            return send_page(_kind, name)
+
+        bp.add_url_rule(folder, f"{kind}_page", page, methods=["GET", "HEAD"], merge_slashes=KEEP_SLASHES)
+        PAGE_KINDS[f"{bp.name}.{kind}_page"] = kind
+        for fmt in FORMATS:
+            def view(name: str = "", _kind: str = kind, _fmt: Format = fmt) -> BaseResponse:
                 return send_feed(_kind, name, _fmt)
 
-            bp.add_url_rule(rule, f"{kind}_{fmt.name}", view, methods=["GET", "HEAD"], merge_slashes=KEEP_SLASHES)
-            FEED_ENDPOINTS[f"{bp.name}.{kind}_{fmt.name}"] = (kind, fmt.name)
+            bp.add_url_rule(folder + fmt.filename, f"{kind}_{fmt.name}", view, methods=["GET", "HEAD"],
+                            merge_slashes=KEEP_SLASHES)
+            FEED_ENDPOINTS[f"{bp.name}.{kind}_{fmt.name}"] = (kind, fmt)
+
+
+def _register_page_routes() -> None:
+    """The OPML list and the stylesheets the feeds name: documents of the snapshot."""
+    for path in ("/opml.xml", *ASSET_PATHS):
+        def view(_path: str = path) -> BaseResponse:
+            return send_document(service().current().pages[_path])
+
+        bp.add_url_rule(path, f"page_{path.strip('/').replace('.', '_')}", view, methods=["GET", "HEAD"],
+                        merge_slashes=KEEP_SLASHES)
 
 
 _register_feed_routes()
+_register_page_routes()
 
 
-@bp.get("/", merge_slashes=KEEP_SLASHES)
-def index_page() -> BaseResponse:
-    return send_document(service().current().pages["/"])
-
-
-@bp.get("/opml.xml", merge_slashes=KEEP_SLASHES)
-def opml_page() -> BaseResponse:
-    return send_document(service().current().pages["/opml.xml"])
+@bp.before_app_request
+def redirect_from_site_url() -> BaseResponse | None:
+    """A feed's folder URL without its slash (``/tags/<name>``): werkzeug would redirect to a
+    URL built from the request's Host header. Redirect to the feed's page as FEEDSVC_SITE_URL
+    spells it instead, and answer 404 when there is no such feed."""
+    if not isinstance(request.routing_exception, RequestRedirect):
+        return None
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    endpoint, args = adapter.match(request.path + "/", method="GET")
+    kind = PAGE_KINDS.get(str(endpoint))
+    snapshot = service().current()
+    feed = snapshot.index.feeds.get(FeedKey(kind, name_key(args.get("name", "")))) if kind else None
+    if feed is None:
+        raise NotFound("No such feed.")
+    location = service().settings.url(feed.path + "/")
+    return Response(f"308 Permanent Redirect: {location}\n", 308, {"Location": location, "Cache-Control": "no-store"},
+                    content_type="text/plain; charset=utf-8")
 
 
 @bp.get("/healthz", merge_slashes=KEEP_SLASHES)

@@ -10,12 +10,12 @@ from flask import Flask, Response, request
 
 from . import metrics
 from .service import FeedService
-from .views import FEED_ENDPOINTS
+from .views import FEED_ENDPOINTS, PAGE_KINDS
 from .web import require_bearer
 
 _ROUTE_OF_BLUEPRINT = {"feedsvc_webhooks": "api", "feedsvc_websub": "websub"}
-_ROUTE_OF_ENDPOINT = {"feeds.index_page": ("page", "html"), "feeds.opml_page": ("page", "opml"),
-                      "feeds.healthz": ("health", ""), "metrics": ("metrics", "")}
+_ROUTE_OF_ENDPOINT = {"feeds.page_opml_xml": ("page", "opml"), "feeds.healthz": ("health", ""),
+                      "metrics": ("metrics", "")}
 
 
 def route_of(endpoint: str | None) -> tuple[str, str]:
@@ -23,7 +23,12 @@ def route_of(endpoint: str | None) -> tuple[str, str]:
     if endpoint is None:
         return "other", ""
     if endpoint in FEED_ENDPOINTS:
-        return FEED_ENDPOINTS[endpoint]
+        kind, fmt = FEED_ENDPOINTS[endpoint]
+        return kind, fmt.name
+    if endpoint in PAGE_KINDS:
+        return "page", "html"
+    if endpoint.startswith("feeds.page_"):  # the stylesheets
+        return "asset", ""
     if endpoint in _ROUTE_OF_ENDPOINT:
         return _ROUTE_OF_ENDPOINT[endpoint]
     return _ROUTE_OF_BLUEPRINT.get(endpoint.partition(".")[0], "other"), ""

@@ -103,7 +103,7 @@ def test_conditional_with_encodings(http: FlaskClient) -> None:
     e_gzip = etag_of(http, "/atom.xml", "gzip")
     resp = http.get("/atom.xml", headers={"Accept-Encoding": "gzip", "If-None-Match": e_gzip})
     assert resp.status_code == 304 and resp.headers["ETag"] == e_gzip
-    assert resp.headers["Vary"] == "Accept-Encoding"
+    assert resp.headers["Vary"] == "Accept, Accept-Encoding"
     resp = http.get("/atom.xml", headers={"Accept-Encoding": "br", "If-None-Match": e_gzip})
     assert resp.status_code == 200 and resp.headers["Content-Encoding"] == "br"
 
@@ -125,9 +125,14 @@ def test_caching_headers(http: FlaskClient) -> None:
     for path in FEED_PATHS + PAGES:
         resp = http.get(path)
         assert resp.headers["Cache-Control"] == "public, max-age=123"
-        assert resp.headers["Vary"] == "Accept-Encoding"
+        assert resp.headers["Vary"] == vary_of(path)
         assert resp.headers["ETag"].startswith('"') and not resp.headers["ETag"].startswith("W/")
         assert parse_date(resp.headers["Last-Modified"]) is not None
+
+
+def vary_of(path: str) -> str:
+    """RSS and Atom are negotiated on Accept (browsers get application/xml), the rest is not."""
+    return "Accept, Accept-Encoding" if path.endswith(("rss.xml", "atom.xml")) else "Accept-Encoding"
 
 
 def test_last_modified_is_the_newest_item(http: FlaskClient) -> None:
@@ -158,7 +163,7 @@ def test_accept_encoding(http: FlaskClient, accept: str, expected: str | None) -
     resp = http.get("/rss.xml", headers={"Accept-Encoding": accept})
     assert resp.status_code == 200
     assert resp.headers.get("Content-Encoding") == expected
-    assert resp.headers["Vary"] == "Accept-Encoding"
+    assert resp.headers["Vary"] == "Accept, Accept-Encoding"
     body = resp.data
     if expected == "gzip":
         body = gzip.decompress(body)
