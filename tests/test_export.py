@@ -45,9 +45,10 @@ def test_every_document_is_byte_identical_to_the_service(exported: tuple[Path, P
             assert response.data == Path(str(path) + suffix).read_bytes(), (url_path, encoding)
             assert response.headers["ETag"] == entry["etag"][encoding]
         assert response.headers["Content-Type"] == entry["content_type"]
-        assert response.headers["Last-Modified"] == entry["last_modified"]
-        stamp = email.utils.parsedate_to_datetime(entry["last_modified"]).timestamp()
-        assert int(path.stat().st_mtime) == int(stamp)
+        assert response.headers.get("Last-Modified") == entry["last_modified"]
+        if entry["last_modified"]:  # the stylesheets have none
+            stamp = email.utils.parsedate_to_datetime(entry["last_modified"]).timestamp()
+            assert int(path.stat().st_mtime) == int(stamp)
 
 
 def test_the_service_serves_nothing_the_export_lacks(exported: tuple[Path, Path], make_app: Callable[..., Flask]) -> None:
@@ -57,7 +58,7 @@ def test_the_service_serves_nothing_the_export_lacks(exported: tuple[Path, Path]
     served = {path for path, _ in snapshot.by_path()}
     assert set(manifest) <= served
     skipped = served - set(manifest)  # the tag named "..": a static server would read /tags/../rss.xml as /rss.xml
-    assert skipped == {"/tags/%2E%2E/rss.xml", "/tags/%2E%2E/atom.xml", "/tags/%2E%2E/feed.json"}
+    assert skipped == {"/tags/%2E%2E/", "/tags/%2E%2E/rss.xml", "/tags/%2E%2E/atom.xml", "/tags/%2E%2E/feed.json"}
 
 
 def test_a_rebuild_replaces_the_folder_whole(cli: Any, tmp_path: Path, write_post: Callable[..., Path],

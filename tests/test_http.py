@@ -152,7 +152,7 @@ def parse_date_iso(text: str) -> Any:
 ENCODINGS = [
     ("", None), ("identity", None), ("gzip", "gzip"), ("br", "br"), ("gzip, br", "br"), ("br, gzip", "br"),
     ("gzip;q=1, br;q=0.5", "gzip"), ("br;q=0", None), ("gzip;q=0, br;q=0", None), ("br;q=0, gzip", "gzip"),
-    ("*", "br"), ("deflate", None), ("GZIP", "gzip"), ("x-gzip", None), ("gzip;q=0.001", "gzip"),
+    ("*", "br"), ("deflate", None), ("GZIP", "gzip"), ("x-gzip", "gzip"), ("gzip;q=0.001", "gzip"),
     ("gzip;q=bogus", None), (";;;,,,", None),
 ]
 
