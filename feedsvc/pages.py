@@ -8,10 +8,8 @@ from xml.sax.saxutils import quoteattr
 
 from .config import Settings
 from .formats import RSS, Format
-from .index import CATEGORY, SITE, TAG
+from .index import KIND
 from .textutil import xml_safe
-
-_KIND_LABEL = {SITE: "Site", CATEGORY: "Category", TAG: "Tag"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +34,7 @@ def index_html(settings: Settings, links: list[FeedLink]) -> bytes:
         subscribe = " ".join(f'<a href="{escape(url)}">{fmt.label}</a>' for fmt, url in link.urls)
         name = escape(link.name) if link.name else escape(settings.title)
         rows.append(
-            f"<tr><td>{_KIND_LABEL[link.kind]}</td><td>{name}</td><td>{link.count}</td><td>{subscribe}</td></tr>"
+            f"<tr><td>{KIND[link.kind].label}</td><td>{name}</td><td>{link.count}</td><td>{subscribe}</td></tr>"
         )
     title = escape(settings.title)
     page = (

@@ -13,7 +13,7 @@ from datetime import datetime
 from .config import Settings
 from .documents import Document, make_document
 from .formats import FORMATS, RSS
-from .index import CATEGORY, SITE, TAG, Feed, FeedKey, Index
+from .index import AUTHOR, CATEGORY, KIND, SITE, TAG, Feed, FeedKey, Index
 from .markup import RenderedBody, render_body
 from .pages import FeedLink, index_html, opml
 from .parallel import pmap, pmap_shared
@@ -78,17 +78,16 @@ def feed_title(settings: Settings, feed: Feed) -> str:
 
 
 def feed_meta(settings: Settings, feed: Feed, fmt: str, updated: datetime) -> FeedMeta:
-    kind, name = feed.key.kind, feed.name
-    if kind == SITE:
+    if feed.key.kind == SITE:
         description, home = settings.description, settings.url("/")
     else:
-        description = f"Posts in category {name} on {settings.title}" if kind == CATEGORY else f"Posts tagged {name} on {settings.title}"
+        description = KIND[feed.key.kind].description.format(name=feed.name, site=settings.title)
         home = settings.url(feed.path + "/")
     return FeedMeta(
         title=feed_title(settings, feed),
         description=description,
         language=settings.language,
-        author=settings.feed_author,
+        author=feed.name if feed.key.kind == AUTHOR else settings.feed_author,
         home_url=home,
         self_url=settings.url(feed.document_path(fmt)),
         feed_id=settings.url(f"{feed.path}/"),
@@ -209,4 +208,4 @@ def _link(settings: Settings, feed: Feed) -> FeedLink:
     return FeedLink(kind=feed.key.kind, name=feed.name, title=feed_title(settings, feed), count=len(feed.posts), urls=urls)
 
 
-__all__ = ["Snapshot", "RenderCache", "build_snapshot", "CATEGORY", "TAG", "SITE"]
+__all__ = ["Snapshot", "RenderCache", "build_snapshot", "CATEGORY", "TAG", "SITE", "AUTHOR"]

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from .documents import BROTLI, GZIP, IDENTITY, Document
 from .formats import FORMATS
 from .http import PRECONDITION_FAILED, feed_links, precondition
-from .index import CATEGORY, SITE, TAG, FeedKey
+from .index import KIND, KINDS, SITE, FeedKey
 from .service import FeedService
 from .textutil import name_key
 from .web import json_response, require_bearer
@@ -87,21 +87,22 @@ def send_feed(kind: str, name: str, fmt: str) -> BaseResponse:
     key = FeedKey(kind, "" if kind == SITE else name_key(name))
     doc = snapshot.document(key, fmt)
     if doc is None:
-        label = "category" if kind == CATEGORY else "tag"
-        raise NotFound(f"No {label} named {name!r}.")
+        raise NotFound(f"No {KIND[kind].label.lower()} named {name!r}.")
     self_url = svc.settings.url(snapshot.index.feeds[key].document_path(fmt))
     return send_document(doc, links=tuple(feed_links(svc.settings.hubs, self_url)))
 
 
 def _register_feed_routes() -> None:
-    """One table (FORMATS) drives every feed route."""
+    """Two tables (FORMATS x KINDS) drive every feed route."""
     for fmt in FORMATS:
         file = fmt.filename
-        for kind, rule in ((SITE, f"/{file}"), (CATEGORY, f"/categories/<name:name>/{file}"), (TAG, f"/tags/<name:name>/{file}")):
-            def view(name: str = "", _kind: str = kind, _fmt: str = fmt.name) -> BaseResponse:
+        for kind in KINDS:
+            rule = f"{kind.prefix}/<name:name>/{file}" if kind.prefix else f"/{file}"
+
+            def view(name: str = "", _kind: str = kind.name, _fmt: str = fmt.name) -> BaseResponse:
                 return send_feed(_kind, name, _fmt)
 
-            bp.add_url_rule(rule, f"{kind}_{fmt.name}", view, methods=["GET", "HEAD"], merge_slashes=KEEP_SLASHES)
+            bp.add_url_rule(rule, f"{kind.name}_{fmt.name}", view, methods=["GET", "HEAD"], merge_slashes=KEEP_SLASHES)
 
 
 _register_feed_routes()

@@ -95,7 +95,7 @@ def of(docs: list[Doc], fmt: str) -> Iterator[Doc]:
 
 def test_corpus_has_every_kind_of_feed(docs: list[Doc]) -> None:
     kinds = {d.kind for d in docs}
-    assert kinds == {"site", "category", "tag"}
+    assert kinds == {"site", "category", "tag", "author"}
     names = {d.name.casefold() for d in docs}
     for hostile in ("a/b", "what?", "c#", "with space", "<script>x</script>", "..", "南开大学", "100%", "C/C++"):
         assert hostile.casefold() in names
@@ -307,13 +307,13 @@ def test_categories_and_tags_carried(corpus_app: Flask) -> None:
 
 def test_author_is_dc_creator_in_rss_and_author_in_atom_and_json(corpus_app: Flask) -> None:
     client = corpus_app.test_client()
-    rss = etree.fromstring(client.get("/tags/authored/rss.xml").data)
-    atom = etree.fromstring(client.get("/tags/authored/atom.xml").data)
+    rss = _entry(etree.fromstring(client.get("/tags/authored/rss.xml").data), "Has an author")
+    atom = _entry(etree.fromstring(client.get("/tags/authored/atom.xml").data), "Has an author")
     jf = json.loads(client.get("/tags/authored/feed.json").data)
     assert [e.text for e in rss.iter(f"{DC}creator")] == ["乔仁铭"]
-    assert not list(rss.iter("author"))  # RSS <author> must be an e-mail address
-    assert jf["items"][0]["authors"] == [{"name": "乔仁铭"}]
-    assert atom.find(f"{ATOM}entry").findtext(f"{ATOM}author/{ATOM}name") == "乔仁铭"
+    assert rss.find("author") is None  # RSS <author> must be an e-mail address
+    assert next(i for i in jf["items"] if i["title"] == "Has an author")["authors"] == [{"name": "乔仁铭"}]
+    assert atom.findtext(f"{ATOM}author/{ATOM}name") == "乔仁铭"
 
 
 def test_feed_level_items_and_limit(corpus_app: Flask) -> None:
@@ -359,3 +359,112 @@ def test_odd_settings_text_still_gives_valid_feeds(make_app: Any, write_post: An
         assert not parsed.bozo and parsed.feed.title and parsed.feed.description
     assert not list(JSON_VALIDATOR.iter_errors(json.loads(client.get("/feed.json").data)))
     etree.fromstring(client.get("/opml.xml").data)
+
+
+# ---------------------------------------------------------------- authors, media, attachments, language
+
+MEDIA = "{http://search.yahoo.com/mrss/}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _entry(root: etree._Element, title: str) -> etree._Element:
+    return next(e for e in root.iter(f"{ATOM}entry", "item") if e.findtext(f"{ATOM}title", e.findtext("title")) == title)
+
+
+def test_author_feeds_exist_for_every_author_with_their_posts(corpus_app: Flask) -> None:
+    client = corpus_app.test_client()
+    jf = json.loads(client.get("/authors/%E4%B9%94%E4%BB%81%E9%93%AD/feed.json").data)
+    assert {i["title"] for i in jf["items"]} == {"Has an author", "Two authors"}
+    assert jf["authors"] == [{"name": "乔仁铭"}] and jf["description"].startswith("Posts by 乔仁铭")
+    assert client.get("/authors/ADA%20LOVELACE/rss.xml").status_code == 200  # names match like tags
+    assert client.get("/authors/Grace/atom.xml").status_code == 200
+    missing = client.get("/authors/nobody/rss.xml")
+    assert missing.status_code == 404 and b"No author named" in missing.data
+    assert b"/authors/Ada%20Lovelace/rss.xml" in client.get("/opml.xml").data
+
+
+def test_several_authors_in_every_format(corpus_app: Flask) -> None:
+    client = corpus_app.test_client()
+    atom = _entry(etree.fromstring(client.get("/tags/authored/atom.xml").data), "Two authors")
+    people = [(a.findtext(f"{ATOM}name"), a.findtext(f"{ATOM}uri"), a.findtext(f"{ATOM}email"))
+              for a in atom.findall(f"{ATOM}author")]
+    assert people == [("乔仁铭", None, None), ("Ada Lovelace", f"{SITE_URL}/about/ada/", "ada@example.org")]
+    rss = _entry(etree.fromstring(client.get("/tags/authored/rss.xml").data), "Two authors")
+    assert [c.text for c in rss.findall(f"{DC}creator")] == ["乔仁铭", "Ada Lovelace"]
+    assert rss.find("author") is None  # W3C: author beside dc:creator is duplicate semantics
+    item = next(i for i in json.loads(client.get("/tags/authored/feed.json").data)["items"] if i["title"] == "Two authors")
+    assert item["authors"] == [{"name": "乔仁铭"}, {"name": "Ada Lovelace", "url": f"{SITE_URL}/about/ada/"}]
+
+
+def test_images_become_media_thumbnail_and_json_image(corpus_app: Flask) -> None:
+    client = corpus_app.test_client()
+    expected = {
+        "Image given, relative": f"{SITE_URL}/2024/04/18/with-image/img/cover.png",  # front matter wins
+        "Cover key": "https://cdn.example.org/c.jpg?a=1&b=2",
+        "Image from the body": f"{SITE_URL}/img/diagram.svg",  # the first image of the body
+    }
+    rss = etree.fromstring(client.get("/tags/media/rss.xml").data)
+    atom = etree.fromstring(client.get("/tags/media/atom.xml").data)
+    items = {i["title"]: i for i in json.loads(client.get("/tags/media/feed.json").data)["items"]}
+    for title, url in expected.items():
+        for root in (rss, atom):
+            assert [t.get("url") for t in _entry(root, title).iter(f"{MEDIA}thumbnail")] == [url], title
+        assert items[title]["image"] == url
+    assert "image" not in items["Podcast episode"]
+    assert _entry(rss, "Podcast episode").find(f"{MEDIA}thumbnail") is None
+
+
+def test_enclosures_in_every_format(corpus_app: Flask) -> None:
+    """RSS: one <enclosure> with url, length and type (W3C); Atom: every file as link
+    rel=enclosure; JSON Feed: attachments. A missing length is 0 in RSS only."""
+    client = corpus_app.test_client()
+    rss = etree.fromstring(client.get("/tags/media/rss.xml").data)
+    atom = etree.fromstring(client.get("/tags/media/atom.xml").data)
+    items = {i["title"]: i for i in json.loads(client.get("/tags/media/feed.json").data)["items"]}
+    podcast = _entry(rss, "Podcast episode").findall("enclosure")
+    assert [dict(e.attrib) for e in podcast] == [{"url": "https://cdn.example.org/ep1.mp3", "length": "12345678",
+                                                  "type": "audio/mpeg"}]
+    pdf = f"{SITE_URL}/2024/04/22/notice/files/notice.pdf"
+    assert [e.get("url") for e in _entry(rss, "PDF notice").findall("enclosure")] == [pdf]
+    links = [dict(ln.attrib) for ln in _entry(atom, "PDF notice").findall(f"{ATOM}link") if ln.get("rel") == "enclosure"]
+    assert links == [{"rel": "enclosure", "href": pdf, "type": "application/pdf", "length": "2048", "title": "通知"},
+                     {"rel": "enclosure", "href": "https://cdn.example.org/notice.docx", "type": "application/octet-stream"}]
+    assert items["Podcast episode"]["attachments"] == [{"url": "https://cdn.example.org/ep1.mp3", "mime_type": "audio/mpeg",
+                                                        "title": "Episode 1", "size_in_bytes": 12345678,
+                                                        "duration_in_seconds": 3723.0}]
+    bare = _entry(rss, "Enclosure without length or type").find("enclosure")
+    assert dict(bare.attrib) == {"url": "https://cdn.example.org/talk.ogg", "length": "0", "type": "audio/ogg"}
+    for doc in (rss, atom):
+        assert feedparser.parse(etree.tostring(doc)).entries
+
+
+def test_every_rss_enclosure_has_url_length_and_type_once_per_item(docs: list[Doc]) -> None:
+    """W3C: an RSS enclosure needs url, length and type (length a number), one per item."""
+    seen = 0
+    for doc in of(docs, "rss"):
+        for item in xml(doc).iter("item"):
+            enclosures = item.findall("enclosure")
+            assert len(enclosures) <= 1, doc.url
+            for enc in enclosures:
+                seen += 1
+                assert urlsplit(enc.get("url")).scheme in ("http", "https")
+                assert enc.get("length", "").isdigit() and re.match(r"^[\w.+-]+/[\w.+-]+$", enc.get("type", ""))
+    assert seen >= 3
+
+
+def test_missing_length_or_type_is_a_warning_not_an_invalid_feed(corpus_app: Flask) -> None:
+    warnings = json.loads(corpus_app.test_client().get("/healthz").data)["warnings"]
+    mine = {(w["path"], w["reason"].split(":")[-1].strip()) for w in warnings if "enclosure-missing" in w["path"]}
+    assert mine == {("edge/enclosure-missing-length-type.md", 'no length in bytes; RSS says length="0"'),
+                    ("edge/enclosure-missing-length-type.md", "no type; served as audio/ogg")}
+
+
+def test_entry_language_from_front_matter(corpus_app: Flask) -> None:
+    client = corpus_app.test_client()
+    atom = etree.fromstring(client.get("/tags/lang/atom.xml").data)
+    assert _entry(atom, "English post").get(XML_LANG) == "en-US"
+    assert _entry(atom, "Invalid language").get(XML_LANG) is None  # the feed's zh-CN applies
+    items = {i["title"]: i for i in json.loads(client.get("/tags/lang/feed.json").data)["items"]}
+    assert items["English post"]["language"] == "en-US" and "language" not in items["Invalid language"]
+    parsed = feedparser.parse(client.get("/tags/lang/atom.xml").data)
+    assert not parsed.bozo
