@@ -66,6 +66,24 @@ class Feed:
         """Site path of one of the feed's documents, e.g. /tags/%E5%8D%97/atom.xml."""
         return f"{self.path}/{format_named(fmt).filename}"
 
+    # RFC 5005 section 4 (archived feeds): the posts are cut into pages of ``size``, counted from
+    # the oldest, so a new post never moves an archived one; only complete pages are archived
+    # (the rest, fewer than ``size`` <= FEEDSVC_FEED_LIMIT posts, are in the current document).
+
+    def archive_pages(self, size: int) -> int:
+        """How many complete archive pages the feed has."""
+        return len(self.posts) // size
+
+    def archive_page(self, number: int, size: int) -> tuple[str, ...]:
+        """The posts of archive page ``number`` (1: the oldest ``size`` posts), newest first."""
+        end = len(self.posts) - (number - 1) * size
+        return self.posts[end - size : end]
+
+    def archive_path(self, number: int, fmt: str) -> str:
+        """Site path of an archive page, e.g. /archive/tags/%E5%8D%97/3/atom.xml: under /archive,
+        because a name may itself hold "/archive/3" and would then collide with a page."""
+        return f"/archive{self.path}/{number}/{format_named(fmt).filename}"
+
 
 @dataclass(frozen=True)
 class Index:

@@ -211,6 +211,7 @@ def render_formats(metas: Mapping[str, FeedMeta], items: Sequence[Item]) -> dict
     fg = _generator(metas["atom"], items)
     out = {"atom": bytes(fg.atom_str(pretty=False, encoding="UTF-8", xml_declaration=True))}
     fg.link(_links(metas["rss"]), replace=True)
+    fg.feedsvc.history = metas["rss"].history  # RSS writes its history links itself (atom:link)
     out["rss"] = bytes(fg.rss_str(pretty=False, encoding="UTF-8", xml_declaration=True))
     out["json"] = render_json(metas["json"], items)
     return out

@@ -92,6 +92,17 @@ def send_feed(kind: str, name: str, fmt: str) -> BaseResponse:
     return send_document(doc, links=tuple(feed_links(svc.settings.hubs, self_url)))
 
 
+def send_archive(kind: str, name: str, page: int, fmt: str) -> BaseResponse:
+    """An RFC 5005 archive page, with the long FEEDSVC_ARCHIVE_MAX_AGE: its bytes change only
+    when one of its posts does."""
+    svc = service()
+    doc = svc.current().archive_document(FeedKey(kind, "" if kind == SITE else name_key(name)), page, fmt)
+    if doc is None:
+        label = "the site feed" if kind == SITE else f"the {KIND[kind].label.lower()} {name!r}"
+        raise NotFound(f"No archive page {page} of {label}.")
+    return send_document(doc, max_age=svc.settings.archive_max_age)
+
+
 def _register_feed_routes() -> None:
     """Two tables (FORMATS x KINDS) drive every feed route."""
     for fmt in FORMATS:
@@ -103,6 +114,15 @@ def _register_feed_routes() -> None:
                 return send_feed(_kind, name, _fmt)
 
             bp.add_url_rule(rule, f"{kind.name}_{fmt.name}", view, methods=["GET", "HEAD"], merge_slashes=KEEP_SLASHES)
+
+            # Feed.archive_path: /archive/<n>/rss.xml, /archive/tags/<name>/<n>/rss.xml
+            folder = f"/archive{kind.prefix}/<name:name>" if kind.prefix else "/archive"
+
+            def archive(page: int, name: str = "", _kind: str = kind.name, _fmt: str = fmt.name) -> BaseResponse:
+                return send_archive(_kind, name, page, _fmt)
+
+            bp.add_url_rule(f"{folder}/<int(min=1):page>/{file}", f"{kind.name}_archive_{fmt.name}", archive,
+                            methods=["GET", "HEAD"], merge_slashes=KEEP_SLASHES)
 
 
 _register_feed_routes()
