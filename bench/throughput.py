@@ -50,11 +50,11 @@ def save_document(port: int, out: Path) -> dict[str, str]:
     return {enc: v["etag"] for enc, v in variants.items()}
 
 
-def wrk(port: int, headers: dict[str, str], duration: int, threads: int, connections: int) -> float:
+def wrk(port: int, headers: dict[str, str], duration: int, threads: int, connections: int, path: str = PATH) -> float:
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s"]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*cmd, f"http://{HOST}:{port}{PATH}"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([*cmd, f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk saw errors:\n{out}")
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)

@@ -59,11 +59,16 @@ class Settings:
         "/{year}/{month}/{day}/{slug}/", "Permalink pattern under the site URL: {year} {month} {day} {slug}.", "site",
     )
     feed_limit: int = _setting(20, "Items per feed, newest first.", "feeds", at_least(1))
+    archive_page_size: int = _setting(
+        0, "Posts per RFC 5005 archive page, counted from each feed's oldest post (0: FEEDSVC_FEED_LIMIT; at most that).",
+        "feeds", at_least(0),
+    )
     max_post_bytes: int = _setting(2 * 1024 * 1024, "Larger post files are refused.", "feeds", at_least(1))
     category_hierarchy: bool = _setting(
         False, "Treat a post's category list as a path (Hexo): [a, b] is in feeds a and a/b.", "feeds",
     )
     cache_max_age: int = _setting(300, "Cache-Control max-age of feed responses, seconds.", "http", at_least(0))
+    archive_max_age: int = _setting(86400, "Cache-Control max-age of archive pages, seconds.", "http", at_least(0))
     reload_interval: float = _setting(30.0, "Seconds between rescans of the content folder.", "reload", above(0))
     max_removal_ratio: float = _setting(
         0.5, "A rescan leaving fewer than (1 - this) of the reference count must be seen twice to apply.", "reload",
@@ -114,6 +119,10 @@ class Settings:
     )
     notify_poll_seconds: float = _setting(1.0, "Seconds between checks of the outbox for due deliveries.", "tuning", above(0))
     websub_rate_limit: int = _setting(30, "WebSub subscription requests per minute per client address.", "tuning", at_least(1))
+    archive_cache_mb: int = _setting(
+        32, "MiB of rendered archive pages kept per process (rendered on first request, reused while their posts are unchanged).",
+        "tuning", at_least(0),
+    )
     build_workers: int = _setting(
         0, "Processes for a process's first build (0: one per CPU; 1: none).", "tuning", at_least(0),
     )
@@ -135,6 +144,11 @@ class Settings:
     @property
     def feed_author(self) -> str:
         return self.author or self.title
+
+    @property
+    def archive_size(self) -> int:
+        """Posts per archive page: FEEDSVC_ARCHIVE_PAGE_SIZE, or FEEDSVC_FEED_LIMIT when 0."""
+        return self.archive_page_size or self.feed_limit
 
     @cached_property
     def hubs(self) -> tuple[str, ...]:
@@ -243,6 +257,9 @@ def _validate(s: Settings) -> None:
         ZoneInfo(s.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"FEEDSVC_TIMEZONE: unknown time zone {s.timezone!r}") from None
+    if s.archive_page_size > s.feed_limit:  # else some posts would be in neither the feed nor an archive page
+        raise ConfigError(f"FEEDSVC_ARCHIVE_PAGE_SIZE must be at most FEEDSVC_FEED_LIMIT ({s.feed_limit}), "
+                          f"got {s.archive_page_size}")
     if not s.permalink.startswith("/") or "{slug}" not in s.permalink:
         raise ConfigError("FEEDSVC_PERMALINK must start with / and contain {slug}")
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -81,6 +83,41 @@ def make_document(body: bytes, content_type: str, last_modified: datetime | None
     doc = Document(body=body, content_type=content_type, last_modified=last_modified, etag=etag)
     doc._variants[IDENTITY] = Variant(body, etag, IDENTITY)
     return doc
+
+
+class DocumentCache:
+    """Groups of documents (one per format) by key, least recently used dropped first once
+    their identity bytes pass ``max_bytes``; safe to share between threads."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._groups: OrderedDict[Hashable, Mapping[str, Document]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Mapping[str, Document] | None:
+        with self._lock:
+            group = self._groups.get(key)
+            if group is not None:
+                self._groups.move_to_end(key)
+            return group
+
+    def put(self, key: Hashable, group: Mapping[str, Document]) -> None:
+        with self._lock:
+            old = self._groups.pop(key, None)
+            self._size -= _size(old) if old else 0
+            self._groups[key] = group
+            self._size += _size(group)
+            while self._size > self.max_bytes and self._groups:
+                _key, dropped = self._groups.popitem(last=False)
+                self._size -= _size(dropped)
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+
+def _size(group: Mapping[str, Document]) -> int:
+    return sum(len(doc.body) for doc in group.values())
 
 
 def _encode(body: bytes, encoding: str) -> bytes:

@@ -18,14 +18,34 @@ from .formats import format_named
 from .posts import Post
 from .textutil import name_key, url_segment
 
-SITE, CATEGORY, TAG = "site", "category", "tag"
-KIND_PREFIX = {SITE: "", CATEGORY: "/categories", TAG: "/tags"}
+SITE, CATEGORY, TAG, AUTHOR = "site", "category", "tag", "author"
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One kind of feed; KINDS is the one table that paths, routes, titles and pages read."""
+
+    name: str  # SITE, CATEGORY, TAG or AUTHOR
+    prefix: str  # site path of the kind's feed folders, e.g. "/tags"; "" for the site
+    label: str  # shown to people: "Tag"
+    description: str  # the feed's description: {name} is the feed's name, {site} the site title
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind(SITE, "", "Site", "{site}"),
+    Kind(CATEGORY, "/categories", "Category", "Posts in category {name} on {site}"),
+    Kind(TAG, "/tags", "Tag", "Posts tagged {name} on {site}"),
+    Kind(AUTHOR, "/authors", "Author", "Posts by {name} on {site}"),
+)
+KIND = {kind.name: kind for kind in KINDS}
+KIND_PREFIX = {kind.name: kind.prefix for kind in KINDS}
+_KIND_ORDER = {kind.name: i for i, kind in enumerate(KINDS)}
 
 
 class FeedKey(NamedTuple):
     """A feed's identity; a tuple, so hashing it (often, while indexing) runs in C."""
 
-    kind: str  # SITE, CATEGORY or TAG
+    kind: str  # SITE, CATEGORY, TAG or AUTHOR
     key: str  # name_key(name); "" for the site
 
     @property
@@ -46,6 +66,24 @@ class Feed:
         """Site path of one of the feed's documents, e.g. /tags/%E5%8D%97/atom.xml."""
         return f"{self.path}/{format_named(fmt).filename}"
 
+    # RFC 5005 section 4 (archived feeds): the posts are cut into pages of ``size``, counted from
+    # the oldest, so a new post never moves an archived one; only complete pages are archived
+    # (the rest, fewer than ``size`` <= FEEDSVC_FEED_LIMIT posts, are in the current document).
+
+    def archive_pages(self, size: int) -> int:
+        """How many complete archive pages the feed has."""
+        return len(self.posts) // size
+
+    def archive_page(self, number: int, size: int) -> tuple[str, ...]:
+        """The posts of archive page ``number`` (1: the oldest ``size`` posts), newest first."""
+        end = len(self.posts) - (number - 1) * size
+        return self.posts[end - size : end]
+
+    def archive_path(self, number: int, fmt: str) -> str:
+        """Site path of an archive page, e.g. /archive/tags/%E5%8D%97/3/atom.xml: under /archive,
+        because a name may itself hold "/archive/3" and would then collide with a page."""
+        return f"/archive{self.path}/{number}/{format_named(fmt).filename}"
+
 
 @dataclass(frozen=True)
 class Index:
@@ -65,9 +103,8 @@ class Index:
         return Index(posts, self.ids, self.feeds, self.warnings, self.next_publication)
 
     def feed_list(self) -> list[Feed]:
-        """Site first, then categories, then tags, each by name."""
-        order = {SITE: 0, CATEGORY: 1, TAG: 2}
-        return sorted(self.feeds.values(), key=lambda f: (order[f.key.kind], f.key.key, f.name))
+        """Site first, then categories, tags and authors (KINDS order), each by name."""
+        return sorted(self.feeds.values(), key=lambda f: (_KIND_ORDER[f.key.kind], f.key.key, f.name))
 
 
 def category_names(categories: Iterable[str], hierarchy: bool) -> list[str]:
@@ -82,8 +119,9 @@ def category_names(categories: Iterable[str], hierarchy: bool) -> list[str]:
 
 
 def placement(post: Post) -> tuple[object, ...]:
-    """Everything about a post that decides its feeds, position and id in an index."""
-    return (post.published, post.draft, post.tags, post.categories, post.permalink, post.declared_id)
+    """Everything about a post that decides its feeds, position, id and warnings in an index."""
+    return (post.published, post.draft, post.tags, post.categories, post.authors, post.permalink, post.declared_id,
+            post.warnings)
 
 
 def build_index(posts: Iterable[Post], settings: Settings, now: datetime) -> Index:
@@ -97,6 +135,7 @@ def build_index(posts: Iterable[Post], settings: Settings, now: datetime) -> Ind
     visible.sort(key=attrgetter("source"))  # two stable sorts: newest first, ties by path
     visible.sort(key=attrgetter("published"), reverse=True)
     ids, warnings = _unique_ids(visible, settings)
+    warnings = sorted(warnings + [(p.source, w) for p in visible for w in p.warnings])
     return Index(
         posts={p.source: p for p in visible},
         ids=ids,
@@ -141,9 +180,12 @@ def _unique_ids(visible: list[Post], settings: Settings) -> tuple[dict[str, str]
 
 
 @lru_cache(maxsize=32768)
-def _feed_names(categories: tuple[str, ...], tags: tuple[str, ...], hierarchy: bool) -> tuple[tuple[FeedKey, str], ...]:
+def _feed_names(
+    categories: tuple[str, ...], tags: tuple[str, ...], authors: tuple[str, ...], hierarchy: bool
+) -> tuple[tuple[FeedKey, str], ...]:
     """The (feed key, spelling) pairs a post belongs to, once each; cached, as posts share them."""
     named = [(CATEGORY, n) for n in category_names(categories, hierarchy)] + [(TAG, n) for n in tags]
+    named += [(AUTHOR, n) for n in authors]
     out: dict[FeedKey, str] = {}
     for kind, name in named:
         key = FeedKey(kind, name_key(name))
@@ -159,7 +201,8 @@ def _feeds(visible: list[Post], settings: Settings) -> dict[FeedKey, Feed]:
     members[site] = [post.source for post in visible]
     hierarchy = settings.category_hierarchy
     for post in visible:
-        for key, name in _feed_names(post.categories, post.tags, hierarchy):
+        authors = tuple(a.name for a in post.authors) if post.authors else ()
+        for key, name in _feed_names(post.categories, post.tags, authors, hierarchy):
             members[key].append(post.source)
             spellings[key][name] += 1
     feeds = {}

@@ -6,6 +6,7 @@ import re
 import threading
 from dataclasses import dataclass
 from html import escape as html_escape
+from html import unescape as html_unescape
 from urllib.parse import urljoin
 
 import cmarkgfm
@@ -17,6 +18,7 @@ from .textutil import xml_safe
 # Hexo/Hugo excerpt separator; Hugo also accepts a space inside the comment.
 MORE = re.compile(r"<!--\s*more\s*-->", re.IGNORECASE)
 _FIRST_PARAGRAPH = re.compile(r"<p>.*?</p>", re.DOTALL)
+_FIRST_IMAGE = re.compile(r"<img\b[^>]*?\ssrc=\"(https?://[^\"]+)\"")  # nh3 writes attributes in double quotes
 _URL_ATTRS = frozenset({("a", "href"), ("img", "src"), ("q", "cite"), ("blockquote", "cite"), ("del", "cite"), ("ins", "cite")})
 
 # cmark-gfm (GitHub's C CommonMark implementation): ~20x markdown-it-py on these posts, same
@@ -60,6 +62,7 @@ class RenderedBody:
 
     content: str
     summary: str
+    image: str = ""  # the first image's absolute URL (a post's image when its front matter names none)
 
 
 # The sanitizer's HTML5 tree builder takes time quadratic in nesting depth (100k nested <div>s,
@@ -115,4 +118,5 @@ def render_body(markdown: str, base_url: str, summary_text: str) -> RenderedBody
     else:
         first = _FIRST_PARAGRAPH.search(content)
         summary = first.group(0) if first else ""
-    return RenderedBody(content=content, summary=summary)
+    image = _FIRST_IMAGE.search(content)
+    return RenderedBody(content=content, summary=summary, image=html_unescape(image.group(1)) if image else "")

@@ -28,11 +28,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from .config import Settings
 from .formats import FORMATS, PAGE, RSS, Format
-from .index import CATEGORY, SITE, TAG
+from .index import AUTHOR, CATEGORY, SITE, TAG
 from .textutil import xml_safe
 
 # Headings of the groups on the home page; a kind not listed here is shown as its name.
-KIND_HEADING = {SITE: "Site", CATEGORY: "Categories", TAG: "Tags"}
+KIND_HEADING = {SITE: "Site", CATEGORY: "Categories", TAG: "Tags", AUTHOR: "Authors"}
 SUMMARY_CHARS = 280  # longer summaries are cut on the pages (the feeds carry them whole)
 XSL_PATH, CSS_PATH = "/feed.xsl", "/feed.css"
 XSL_TYPE, CSS_TYPE = "text/xsl; charset=utf-8", "text/css; charset=utf-8"

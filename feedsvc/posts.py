@@ -18,12 +18,16 @@ from frontmatter.default_handlers import BaseHandler
 
 from .config import Settings
 from .dates import parse_date
+from .postmeta import Attachment, Author, MetaError, read_attachments, read_authors, read_image, read_language
 from .textutil import clean_line, url_segment, xml_safe
 
 # Keys whose scalars are names or text: YAML's number/bool/date typing is undone for them,
 # so ``title: 2022`` is "2022" and ``tags: [no, 1.10]`` is ["no", "1.10"] as written.
-TEXT_KEYS = frozenset({"title", "slug", "urlname", "id", "author", "summary", "description", "link", "tags", "categories"})
-KNOWN_KEYS = TEXT_KEYS | {"date", "updated", "lastmod", "draft"}
+TEXT_KEYS = frozenset({
+    "title", "slug", "urlname", "id", "author", "authors", "summary", "description", "link", "tags", "categories",
+    "lang", "language", "image", "cover", "thumbnail",
+})
+KNOWN_KEYS = TEXT_KEYS | {"date", "updated", "lastmod", "draft", "enclosure", "attachments"}
 MAX_META_NODES = 5000  # bounds any walk over metadata: YAML alias bombs, recursive aliases
 MAX_META_DEPTH = 20
 MAX_NAMES = 500  # tags or categories per post
@@ -55,12 +59,21 @@ class Post:
     updated: datetime
     tags: tuple[str, ...]
     categories: tuple[str, ...]
-    author: str
+    authors: tuple[Author, ...]  # each has a feed, like a tag
     summary: str  # plain text from summary/description, or ""
     packed_body: bytes  # the Markdown as UTF-8: smaller than a str of mixed CJK and ASCII
     draft: bool
     digest: str  # sha256 of the file's bytes: the content's identity
     extra: Mapping[str, Any] = field(default_factory=dict)  # unknown keys, kept, unused
+    image: str = ""  # absolute URL from image/cover/thumbnail; "" (the body's first image is used)
+    attachments: tuple[Attachment, ...] = ()
+    language: str = ""  # lang/language: the entry's language tag; "" for the feed's
+    warnings: tuple[str, ...] = ()  # problems that do not stop the post (reported in /healthz)
+
+    @property
+    def author(self) -> str:
+        """The first author's name, or ""."""
+        return self.authors[0].name if self.authors else ""
 
     @property
     def body(self) -> str:
@@ -229,38 +242,53 @@ def _build(meta: dict[str, Any], body: str, rel: str, digest: str, settings: Set
     title = _text(meta, "title", rel)
     if not title:
         raise PostError(rel, "no title")
-    if meta.get("date") is None:
-        raise PostError(rel, "no date")
-    tz = settings.tz
-    try:
-        published = parse_date(meta["date"], tz)
-        raw_updated = meta.get("updated", meta.get("lastmod"))
-        updated = parse_date(raw_updated, tz) if raw_updated is not None else published
-    except ValueError as exc:
-        raise PostError(rel, str(exc)) from None
-    updated = max(updated, published)
+    published, updated = _dates(meta, rel, settings)
     slug = _text(meta, "slug", rel) or _text(meta, "urlname", rel) or _default_slug(rel)
     link = _explicit_link(_text(meta, "link", rel), rel, settings)
     draft = meta.get("draft", False)
     if not isinstance(draft, bool):
         raise PostError(rel, "draft must be true or false")
+    permalink = link or _permalink(settings, published, slug)
+    warnings: list[str] = []
+    try:  # relative URLs resolve against the permalink, like the body's
+        authors = read_authors(meta, permalink, warnings)
+        image, attachments = read_image(meta, permalink, warnings), read_attachments(meta, permalink, warnings)
+    except MetaError as exc:
+        raise PostError(rel, str(exc)) from None
     return Post(
         source=rel,
         title=title,
         slug=slug,
-        permalink=link or _permalink(settings, published, slug),
+        permalink=permalink,
         declared_id=_text(meta, "id", rel),
         published=published,
         updated=updated,
         tags=_names(meta, "tags", rel),
         categories=_names(meta, "categories", rel),
-        author=_text(meta, "author", rel),
+        authors=authors,
         summary=_text(meta, "summary", rel) or _text(meta, "description", rel),
         packed_body=body.encode("utf-8"),
         draft=draft,
         digest=digest,
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
+        image=image,
+        attachments=attachments,
+        language=read_language(meta, warnings),
+        warnings=tuple(warnings),
     )
+
+
+def _dates(meta: Mapping[str, Any], rel: str, settings: Settings) -> tuple[datetime, datetime]:
+    """``date`` (required) and ``updated``/``lastmod`` (never before ``date``)."""
+    if meta.get("date") is None:
+        raise PostError(rel, "no date")
+    try:
+        published = parse_date(meta["date"], settings.tz)
+        raw_updated = meta.get("updated", meta.get("lastmod"))
+        updated = parse_date(raw_updated, settings.tz) if raw_updated is not None else published
+    except ValueError as exc:
+        raise PostError(rel, str(exc)) from None
+    return published, max(updated, published)
 
 
 def _explicit_link(link: str, rel: str, settings: Settings) -> str:

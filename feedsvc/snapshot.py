@@ -6,14 +6,15 @@ is already published, so a request sees either the old state or the new one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from .config import Settings
-from .documents import Document, make_document
-from .formats import FORMATS, PAGE, RSS
-from .index import CATEGORY, SITE, TAG, Feed, FeedKey, Index
+from .documents import Document, DocumentCache, make_document
+from .formats import FORMATS, JSON, PAGE, RSS
+from .index import AUTHOR, CATEGORY, KIND, SITE, TAG, Feed, FeedKey, Index
 from .markup import RenderedBody, render_body
 from .pages import ASSET_PATHS, FeedLink, PostLine, assets, feed_html, home_html, opml, stylesheets
 from .parallel import pmap, pmap_shared
@@ -21,6 +22,7 @@ from .posts import Post
 from .render import EPOCH, RENDER_LOCK, FeedMeta, Item, plain_text, render_formats
 
 DocKey = tuple[FeedKey, str]  # (feed, format)
+FORMAT_NAMES = frozenset(fmt.name for fmt in FORMATS)
 Signature = tuple[object, ...]
 
 
@@ -35,18 +37,33 @@ class Snapshot:
     errors: tuple[tuple[str, str], ...]  # (path, reason) of posts that failed to load
     generation: int
 
+    archives: ArchivePages | None = None  # renders and keeps archive pages; shared by later snapshots
+
     def document(self, key: FeedKey, fmt: str) -> Document | None:
         return self.documents.get((key, fmt))
 
-    def by_path(self) -> Iterator[tuple[str, Document]]:
+    def archive_document(self, key: FeedKey, page: int, fmt: str) -> Document | None:
+        """Archive page ``page`` of a feed in ``fmt``, or None if the feed has no such page."""
+        feed = self.index.feeds.get(key)
+        if feed is None or self.archives is None:
+            return None
+        return self.archives.document(self.index, feed, page, fmt)
+
+    def by_path(self, archive_size: int = 0) -> Iterator[tuple[str, Document]]:
         """Every document this snapshot serves, with its site path (percent-encoded), in a
-        stable order: pages, then each feed's formats (``feedsvc build`` writes these)."""
+        stable order: pages, then each feed's formats, then (``archive_size`` > 0) each of its
+        RFC 5005 archive pages, rendered here if not cached (``feedsvc build`` writes these)."""
         yield from sorted(self.pages.items())
         for feed in self.index.feed_list():
             for fmt in FORMATS:
                 doc = self.documents.get((feed.key, fmt.name))
                 if doc is not None:
                     yield feed.document_path(fmt.name), doc
+            for page in range(1, feed.archive_pages(archive_size) + 1 if archive_size else 1):
+                for fmt in FORMATS:
+                    archived = self.archive_document(feed.key, page, fmt.name)
+                    if archived is not None:
+                        yield feed.archive_path(page, fmt.name), archived
 
 
 @dataclass
@@ -75,6 +92,47 @@ def _render_body_job(job: tuple[bytes, str, str]) -> RenderedBody:
     return render_body(markdown.decode(), permalink, summary)
 
 
+class ArchivePages:
+    """Archive pages (RFC 5005 section 4), rendered on their first request and kept by what
+    they show (feed, page, name, each post's source, id, content digest and updated date): a
+    page whose posts did not change keeps its bytes and ETag across reloads and is never
+    rendered again while it stays in the cache. Rendering them all up front would cost a
+    10k-post site ~3,000 pages of 20 full posts in three formats (about a GB)."""
+
+    def __init__(self, settings: Settings, cache: RenderCache) -> None:
+        self.settings = settings
+        self.bodies = cache  # read only here: bodies the current documents already rendered
+        self.cache = DocumentCache(settings.archive_cache_mb * 1024 * 1024)
+
+    def document(self, index: Index, feed: Feed, page: int, fmt: str) -> Document | None:
+        size = self.settings.archive_size
+        if not 1 <= page <= feed.archive_pages(size) or fmt not in FORMAT_NAMES:
+            return None
+        sources = feed.archive_page(page, size)
+        posts = index.posts
+        key = (feed.key, page, feed.name) + tuple((s, index.ids[s], posts[s].digest, posts[s].updated) for s in sources)
+        group = self.cache.get(key)
+        if group is None:
+            with RENDER_LOCK:  # feedgen's date formatting changes the process locale
+                group = self.cache.get(key)  # another request may have rendered it meanwhile
+                if group is None:
+                    group = self._render(index, feed, page, sources)
+                    self.cache.put(key, group)
+        return group[fmt]
+
+    def _render(self, index: Index, feed: Feed, page: int, sources: tuple[str, ...]) -> dict[str, Document]:
+        settings = self.settings
+        items = [_item(index, s, settings, self._body(index.posts[s])) for s in sources]
+        updated = max(i.post.updated for i in items)
+        metas = {fmt.name: feed_meta(settings, feed, fmt.name, updated, archive_page=page) for fmt in FORMATS}
+        bodies = render_formats(metas, items)
+        return {fmt.name: make_document(bodies[fmt.name], fmt.content_type, updated) for fmt in FORMATS}
+
+    def _body(self, post: Post) -> RenderedBody:
+        body = self.bodies.bodies.get((post.digest, post.permalink))
+        return body if body is not None else render_body(post.body, post.permalink, post.summary)
+
+
 FeedJob = tuple[dict[str, FeedMeta], list[Item]]  # one feed's metadata by format, and its items
 
 
@@ -87,25 +145,43 @@ def feed_title(settings: Settings, feed: Feed) -> str:
     return settings.title if feed.key.kind == SITE else f"{settings.title}: {feed.name}"
 
 
-def feed_meta(settings: Settings, feed: Feed, fmt: str, updated: datetime) -> FeedMeta:
-    kind, name = feed.key.kind, feed.name
-    if kind == SITE:
+def feed_meta(settings: Settings, feed: Feed, fmt: str, updated: datetime, archive_page: int = 0) -> FeedMeta:
+    """What the feed says about itself in one format: its current document, or with
+    ``archive_page`` one of its archive pages (RFC 5005 section 4)."""
+    if feed.key.kind == SITE:
         description, home = settings.description, settings.url("/")
     else:
-        description = f"Posts in category {name} on {settings.title}" if kind == CATEGORY else f"Posts tagged {name} on {settings.title}"
+        description = KIND[feed.key.kind].description.format(name=feed.name, site=settings.title)
         home = settings.url(feed.path + "/")
-    return FeedMeta(
+    meta = FeedMeta(
         title=feed_title(settings, feed),
         description=description,
         language=settings.language,
-        author=settings.feed_author,
+        author=feed.name if feed.key.kind == AUTHOR else settings.feed_author,
         home_url=home,
         self_url=settings.url(feed.document_path(fmt)),
         feed_id=settings.url(f"{feed.path}/"),
         updated=updated,
         hubs=settings.hubs,
         stylesheets=stylesheets(settings),
+        history=_history(settings, feed, fmt, feed.archive_pages(settings.archive_size)),
     )
+    return _archive_meta(settings, feed, fmt, meta, archive_page) if archive_page else meta
+
+
+def _history(settings: Settings, feed: Feed, fmt: str, prev_archive: int) -> tuple[tuple[str, str], ...]:
+    """The prev-archive link: to the newest archive page from a current document."""
+    return (("prev-archive", settings.url(feed.archive_path(prev_archive, fmt))),) if prev_archive else ()
+
+
+def _archive_meta(settings: Settings, feed: Feed, fmt: str, current: FeedMeta, page: int) -> FeedMeta:
+    """An archive page: the same feed (Atom id, title), its own self URL (in JSON Feed,
+    feed_url stays the current feed's: it identifies the feed), rel=current, prev-archive to
+    the page before, fh:archive, no hubs (not a WebSub topic). No next-archive link: it
+    would change the newest page's bytes each time a page is added (RFC 5005 makes it optional)."""
+    self_url = current.self_url if fmt == JSON.name else settings.url(feed.archive_path(page, fmt))
+    history = (("current", current.self_url),) + _history(settings, feed, fmt, page - 1)
+    return dataclasses.replace(current, self_url=self_url, hubs=(), history=history, archive=True)
 
 
 def _items(index: Index, feed: Feed, settings: Settings, cache: RenderCache, made: dict[str, Item]) -> list[Item]:
@@ -115,16 +191,22 @@ def _items(index: Index, feed: Feed, settings: Settings, cache: RenderCache, mad
     for source in feed.posts[: settings.feed_limit]:
         item = made.get(source)
         if item is None:
-            post = index.posts[source]
-            cats = tuple((n, settings.url("/categories/")) for n in post.categories)
-            cats += tuple((n, settings.url("/tags/")) for n in post.tags)
-            item = made[source] = Item(post=post, uid=index.ids[source], body=cache.body(post), categories=cats)
+            item = made[source] = _item(index, source, settings, cache.body(index.posts[source]))
         items.append(item)
     return items
 
 
-def _signature(index: Index, feed: Feed, limit: int) -> Signature:
-    return (feed.name,) + tuple((s, index.ids[s], index.posts[s].digest) for s in feed.posts[:limit])
+def _item(index: Index, source: str, settings: Settings, body: RenderedBody) -> Item:
+    post = index.posts[source]
+    cats = tuple((n, settings.url("/categories/")) for n in post.categories)
+    cats += tuple((n, settings.url("/tags/")) for n in post.tags)
+    return Item(post=post, uid=index.ids[source], body=body, categories=cats)
+
+
+def _signature(index: Index, feed: Feed, limit: int, archive_size: int) -> Signature:
+    """What a feed's current documents show: its name, the prev-archive page, its items."""
+    head = (feed.name, feed.archive_pages(archive_size))
+    return head + tuple((s, index.ids[s], index.posts[s].digest) for s in feed.posts[:limit])
 
 
 def build_snapshot(
@@ -139,7 +221,7 @@ def build_snapshot(
     (same bytes, same ETag)."""
     limit = settings.feed_limit
     feeds = index.feed_list()
-    signatures = {feed.key: _signature(index, feed, limit) for feed in feeds}
+    signatures = {feed.key: _signature(index, feed, limit, settings.archive_size) for feed in feeds}
     documents, changed = _reuse_documents(feeds, signatures, previous)
     with RENDER_LOCK:  # feedgen's date formatting changes the process locale
         documents.update(_render_feeds(index, changed, settings, cache, workers))
@@ -151,6 +233,7 @@ def build_snapshot(
         signatures=signatures,
         errors=errors,
         generation=(previous.generation + 1) if previous else 1,
+        archives=previous.archives if previous else ArchivePages(settings, cache),
     )
 
 
@@ -257,4 +340,4 @@ def _line(index: Index, settings: Settings, cache: RenderCache, source: str, lin
     return line
 
 
-__all__ = ["Snapshot", "RenderCache", "build_snapshot", "CATEGORY", "TAG", "SITE"]
+__all__ = ["Snapshot", "RenderCache", "build_snapshot", "CATEGORY", "TAG", "SITE", "AUTHOR"]

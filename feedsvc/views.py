@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from .documents import BROTLI, GZIP, IDENTITY, Document
 from .formats import FORMATS, Format
 from .http import NOT_MODIFIED, PRECONDITION_FAILED, feed_links, precondition, prefers_html
-from .index import KIND_PREFIX, SITE, FeedKey
+from .index import KIND, KINDS, SITE, FeedKey
 from .pages import ASSET_PATHS
 from .service import FeedService
 from .textutil import name_key
@@ -96,14 +96,21 @@ def feed_document(kind: str, name: str, fmt: Format) -> tuple[Document, tuple[st
     key = FeedKey(kind, "" if kind == SITE else name_key(name))
     doc = snapshot.document(key, fmt.name)
     if doc is None:
-        raise NotFound(f"No {kind} named {name!r}.")
+        raise NotFound(f"No {KIND[kind].label.lower()} named {name!r}.")
     self_url = svc.settings.url(snapshot.index.feeds[key].document_path(fmt.name))
-    vary = "Accept-Encoding"
-    if fmt.browser_type:
-        vary = VARY_BROWSER
-        if prefers_html(request.headers.get("Accept"), fmt.mime):
-            doc = doc.retyped(fmt.browser_type, "xml")
+    doc, vary = negotiated(doc, fmt)
     return doc, tuple(feed_links(svc.settings.hubs, self_url)), vary
+
+
+def negotiated(doc: Document, fmt: Format) -> tuple[Document, str]:
+    """The document as this request gets it, and its Vary: a browser (prefers_html) gets the
+    same bytes as ``fmt.browser_type`` under an ETag of their own, so that it renders the XML
+    and applies its stylesheet."""
+    if not fmt.browser_type:
+        return doc, "Accept-Encoding"
+    if prefers_html(request.headers.get("Accept"), fmt.mime):
+        doc = doc.retyped(fmt.browser_type, "xml")
+    return doc, VARY_BROWSER
 
 
 def send_feed(kind: str, name: str, fmt: Format) -> BaseResponse:
@@ -140,31 +147,52 @@ def send_page(kind: str, name: str) -> BaseResponse:
     snapshot = service().current()
     feed = snapshot.index.feeds.get(FeedKey(kind, "" if kind == SITE else name_key(name)))
     if feed is None:
-        raise NotFound(f"No {kind} named {name!r}.")
+        raise NotFound(f"No {KIND[kind].label.lower()} named {name!r}.")
     return send_document(snapshot.pages[feed.path + "/"])
+
+
+def send_archive(kind: str, name: str, page: int, fmt: Format) -> BaseResponse:
+    """An RFC 5005 archive page, with the long FEEDSVC_ARCHIVE_MAX_AGE: its bytes change only
+    when one of its posts does."""
+    svc = service()
+    doc = svc.current().archive_document(FeedKey(kind, "" if kind == SITE else name_key(name)), page, fmt.name)
+    if doc is None:
+        label = "the site feed" if kind == SITE else f"the {KIND[kind].label.lower()} {name!r}"
+        raise NotFound(f"No archive page {page} of {label}.")
+    doc, vary = negotiated(doc, fmt)
+    return send_document(doc, max_age=svc.settings.archive_max_age, vary=vary)
 
 
 PAGE_KINDS: dict[str, str] = {}  # endpoint of a feed's page -> the feed kind
 
 
 def _register_feed_routes() -> None:
-    """The kinds table (index.KIND_PREFIX) and the formats table (FORMATS) drive every feed
-    route: /<file> and /<prefix>/<name>/<file> for the feeds, the folder URL for the page."""
-    for kind, prefix in KIND_PREFIX.items():
-        folder = f"{prefix}/<name:name>/" if prefix else "/"
+    """The kinds table (index.KINDS) and the formats table (FORMATS) drive every feed route:
+    /<file> and /<prefix>/<name>/<file> for the feeds, the folder URL for the page, and
+    /archive[/<prefix>/<name>]/<n>/<file> for the RFC 5005 archive pages (under /archive: a
+    name may itself hold "/archive/3")."""
+    for kind in KINDS:
+        folder = f"{kind.prefix}/<name:name>/" if kind.prefix else "/"
 
-        def page(name: str = "", _kind: str = kind) -> BaseResponse:
+        def page(name: str = "", _kind: str = kind.name) -> BaseResponse:
             return send_page(_kind, name)
 
-        bp.add_url_rule(folder, f"{kind}_page", page, methods=["GET", "HEAD"], merge_slashes=KEEP_SLASHES)
-        PAGE_KINDS[f"{bp.name}.{kind}_page"] = kind
+        bp.add_url_rule(folder, f"{kind.name}_page", page, methods=["GET", "HEAD"], merge_slashes=KEEP_SLASHES)
+        PAGE_KINDS[f"{bp.name}.{kind.name}_page"] = kind.name
+        archive_folder = f"/archive{kind.prefix}/<name:name>" if kind.prefix else "/archive"
         for fmt in FORMATS:
-            def view(name: str = "", _kind: str = kind, _fmt: Format = fmt) -> BaseResponse:
+            def view(name: str = "", _kind: str = kind.name, _fmt: Format = fmt) -> BaseResponse:
                 return send_feed(_kind, name, _fmt)
 
-            bp.add_url_rule(folder + fmt.filename, f"{kind}_{fmt.name}", view, methods=["GET", "HEAD"],
+            bp.add_url_rule(folder + fmt.filename, f"{kind.name}_{fmt.name}", view, methods=["GET", "HEAD"],
                             merge_slashes=KEEP_SLASHES)
-            FEED_ENDPOINTS[f"{bp.name}.{kind}_{fmt.name}"] = (kind, fmt)
+            FEED_ENDPOINTS[f"{bp.name}.{kind.name}_{fmt.name}"] = (kind.name, fmt)
+
+            def archive(page: int, name: str = "", _kind: str = kind.name, _fmt: Format = fmt) -> BaseResponse:
+                return send_archive(_kind, name, page, _fmt)
+
+            bp.add_url_rule(f"{archive_folder}/<int(min=1):page>/{fmt.filename}", f"{kind.name}_archive_{fmt.name}",
+                            archive, methods=["GET", "HEAD"], merge_slashes=KEEP_SLASHES)
 
 
 def _register_page_routes() -> None:

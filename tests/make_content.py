@@ -95,6 +95,32 @@ TEXT: dict[str, str | bytes] = {
         'categories: ["C/C++", "Ünïcode"]',
     ),
     "author-name.md": fm("Has an author", "2024-04-15 10:00:00", "author: 乔仁铭", "tags: [authored]"),
+    # ---- people, media, attachments, language
+    "authors-list.md": fm(
+        "Two authors", "2024-04-16 10:00:00", "tags: [authored]",
+        "authors:\n- 乔仁铭\n- name: Ada Lovelace\n  url: /about/ada/\n  email: ada@example.org",
+    ),
+    "authors-without-name.md": fm("Author without a name", "2024-04-17 10:00:00",
+                                  "authors:\n- email: nobody@example.org\n- name: Grace", "tags: [authored]"),
+    "image-front-matter-relative.md": fm("Image given, relative", "2024-04-18 10:00:00", "slug: with-image",
+                                         "image: img/cover.png", "tags: [media]", body="![first](img/other.png)\n"),
+    "cover-key.md": fm("Cover key", "2024-04-19 10:00:00", "cover: https://cdn.example.org/c.jpg?a=1&b=2", "tags: [media]"),
+    "image-from-body.md": fm("Image from the body", "2024-04-20 10:00:00", "tags: [media]",
+                             body="Text.\n\n![a diagram](/img/diagram.svg) ![second](/img/second.png)\n"),
+    "enclosure-podcast.md": fm(
+        "Podcast episode", "2024-04-21 10:00:00", "tags: [media]",
+        "enclosure:\n  url: https://cdn.example.org/ep1.mp3\n  type: audio/mpeg\n  length: 12345678\n"
+        "  duration: 1:02:03\n  title: Episode 1",
+    ),
+    "attachments-pdf.md": fm(
+        "PDF notice", "2024-04-22 10:00:00", "tags: [media]", "slug: notice",
+        "attachments:\n- url: files/notice.pdf\n  type: application/pdf\n  length: 2048\n  title: 通知\n"
+        "- url: https://cdn.example.org/notice.docx",
+    ),
+    "enclosure-missing-length-type.md": fm("Enclosure without length or type", "2024-04-23 10:00:00", "tags: [media]",
+                                           "enclosure: https://cdn.example.org/talk.ogg"),
+    "lang-front-matter.md": fm("English post", "2024-04-24 10:00:00", "lang: en-US", "tags: [lang]"),
+    "language-invalid.md": fm("Invalid language", "2024-04-25 10:00:00", 'language: "not a tag!"', "tags: [lang]"),
     # ---- links and ids
     "link-permalink.md": fm("Explicit link", "2024-05-01 10:00:00", "link: https://elsewhere.example/posts/explicit"),
     "id-given.md": fm("Id given", "2024-05-02 10:00:00", "id: tag:example.org,2024:id-given"),

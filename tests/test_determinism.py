@@ -28,6 +28,11 @@ for (key, fmt), doc in snap.documents.items():
                       hashlib.sha256(doc.variant("br").body).hexdigest()]
 for path, doc in snap.pages.items():
     out["page|" + path] = [hashlib.sha256(doc.body).hexdigest(), doc.etag]
+site = snap.index.feed_list()[0]
+for page in range(1, len(site.posts) // 20 + 1):  # the site feed's RFC 5005 archive pages
+    for fmt in ("rss", "atom", "json"):
+        doc = snap.archive_document(site.key, page, fmt)
+        out[f"archive|{page}|{fmt}"] = [hashlib.sha256(doc.body).hexdigest(), doc.etag, str(doc.last_modified)]
 client = app.test_client()
 for path in ("/rss.xml", "/atom.xml", "/feed.json", "/", "/opml.xml"):
     resp = client.get(path, headers={"Accept-Encoding": "gzip"})

@@ -40,6 +40,8 @@ RFC822 = re.compile(
 )
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 LIMIT = 20
+PAGE = 5  # FEEDSVC_ARCHIVE_PAGE_SIZE of the corpus app: most feeds have archive pages
+HISTORY = "{http://purl.org/syndication/history/1.0}"
 
 
 @dataclass
@@ -51,6 +53,13 @@ class Doc:
     body: bytes
     content_type: str
     posts: int  # how many posts the feed has in all
+    page: int = 0  # the RFC 5005 archive page; 0 for the current document
+    current: str = ""  # the current document's URL in this format
+
+    @property
+    def items(self) -> int:
+        """How many entries the document holds."""
+        return PAGE if self.page else min(self.posts, LIMIT)
 
 
 def site_path(url: str) -> str:
@@ -65,7 +74,8 @@ def corpus_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     shutil.copytree(EDGE_CONTENT, root / "edge", symlinks=True)
     gen_corpus.main([str(root / "generated"), "70", "--seed", "11", "--start-year", "2020", "--end-year", "2024"])
     return create_app({"CONTENT_DIR": str(root), "SITE_URL": SITE_URL, "TITLE": "Corpus <&> \"site\"",
-                       "BUILD_WORKERS": 1, "LANGUAGE": "zh-CN", "TESTING": True})
+                       "BUILD_WORKERS": 1, "LANGUAGE": "zh-CN", "TESTING": True,
+                       "ARCHIVE_PAGE_SIZE": PAGE})
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +85,12 @@ def docs(corpus_app: Flask) -> list[Doc]:
     out = []
     for feed in snapshot.index.feed_list():
         for fmt, filename in (("rss", "rss.xml"), ("atom", "atom.xml"), ("json", "feed.json")):
-            url = f"{SITE_URL}{feed.path}/{filename}"
-            resp = client.get(site_path(url))
-            assert resp.status_code == 200, (url, resp.data[:200])
-            out.append(Doc(feed.key.kind, feed.name, fmt, url, resp.data, resp.content_type, len(feed.posts)))
+            current = f"{SITE_URL}{feed.path}/{filename}"
+            urls = [current] + [f"{SITE_URL}/archive{feed.path}/{n}/{filename}" for n in range(1, len(feed.posts) // PAGE + 1)]
+            for page, url in enumerate(urls):
+                resp = client.get(site_path(url))
+                assert resp.status_code == 200, (url, resp.data[:200])
+                out.append(Doc(feed.key.kind, feed.name, fmt, url, resp.data, resp.content_type, len(feed.posts), page, current))
     return out
 
 
@@ -95,11 +107,12 @@ def of(docs: list[Doc], fmt: str) -> Iterator[Doc]:
 
 def test_corpus_has_every_kind_of_feed(docs: list[Doc]) -> None:
     kinds = {d.kind for d in docs}
-    assert kinds == {"site", "category", "tag"}
+    assert kinds == {"site", "category", "tag", "author"}
     names = {d.name.casefold() for d in docs}
     for hostile in ("a/b", "what?", "c#", "with space", "<script>x</script>", "..", "南开大学", "100%", "C/C++"):
         assert hostile.casefold() in names
     assert len(docs) > 150
+    assert sum(1 for d in docs if d.page) > 100
 
 
 # ---------------------------------------------------------------- every format
@@ -113,7 +126,7 @@ def test_every_xml_document_parses_with_feedparser_without_bozo(docs: list[Doc],
         result = parsed[doc.url]
         assert not result.bozo, (doc.url, result.get("bozo_exception"))
         assert result.entries, doc.url
-        assert len(result.entries) == min(doc.posts, LIMIT)
+        assert len(result.entries) == doc.items
         assert result.feed.title
         for entry in result.entries:
             assert entry.title and entry.link and entry.id, doc.url
@@ -149,7 +162,7 @@ def test_atom_rules_beyond_the_grammar(docs: list[Doc]) -> None:
     for doc in of(docs, "atom"):
         root = xml(doc)
         assert root.tag == f"{ATOM}feed"
-        assert root.findtext(f"{ATOM}id") == doc.url.rsplit("/", 1)[0] + "/"  # the feed's folder URL
+        assert root.findtext(f"{ATOM}id") == doc.current.rsplit("/", 1)[0] + "/"  # the feed's folder URL, in every page
         assert root.findtext(f"{ATOM}title")
         assert root.find(f"{ATOM}author/{ATOM}name").text
         selfs = [ln.get("href") for ln in root.findall(f"{ATOM}link") if ln.get("rel") == "self"]
@@ -244,12 +257,14 @@ def test_json_feed_rules(docs: list[Doc]) -> None:
     for doc in of(docs, "json"):
         feed = json.loads(doc.body)
         assert feed["version"] == "https://jsonfeed.org/version/1.1"
-        assert feed["feed_url"] == doc.url
+        assert feed["feed_url"] == doc.current  # an archive page is a document of the same feed
+        assert feed.get("next_url") != feed["feed_url"]
         ids = [item["id"] for item in feed["items"]]
         assert len(ids) == len(set(ids)) and all(isinstance(i, str) for i in ids)
         for item in feed["items"]:
             assert RFC3339.match(item["date_published"]) and RFC3339.match(item["date_modified"])
-            assert "<" not in item.get("summary", "") or "&lt;" in item.get("summary", "")
+            # plain text: no markup of the rendered body (the text itself may say "<summary>")
+            assert not re.search(r"</?(p|a|em|strong|img|div)\b", item.get("summary", "")), item["summary"]
             assert "content_html" in item
 
 
@@ -307,13 +322,13 @@ def test_categories_and_tags_carried(corpus_app: Flask) -> None:
 
 def test_author_is_dc_creator_in_rss_and_author_in_atom_and_json(corpus_app: Flask) -> None:
     client = corpus_app.test_client()
-    rss = etree.fromstring(client.get("/tags/authored/rss.xml").data)
-    atom = etree.fromstring(client.get("/tags/authored/atom.xml").data)
+    rss = _entry(etree.fromstring(client.get("/tags/authored/rss.xml").data), "Has an author")
+    atom = _entry(etree.fromstring(client.get("/tags/authored/atom.xml").data), "Has an author")
     jf = json.loads(client.get("/tags/authored/feed.json").data)
     assert [e.text for e in rss.iter(f"{DC}creator")] == ["乔仁铭"]
-    assert not list(rss.iter("author"))  # RSS <author> must be an e-mail address
-    assert jf["items"][0]["authors"] == [{"name": "乔仁铭"}]
-    assert atom.find(f"{ATOM}entry").findtext(f"{ATOM}author/{ATOM}name") == "乔仁铭"
+    assert rss.find("author") is None  # RSS <author> must be an e-mail address
+    assert next(i for i in jf["items"] if i["title"] == "Has an author")["authors"] == [{"name": "乔仁铭"}]
+    assert atom.findtext(f"{ATOM}author/{ATOM}name") == "乔仁铭"
 
 
 def test_feed_level_items_and_limit(corpus_app: Flask) -> None:
@@ -359,3 +374,175 @@ def test_odd_settings_text_still_gives_valid_feeds(make_app: Any, write_post: An
         assert not parsed.bozo and parsed.feed.title and parsed.feed.description
     assert not list(JSON_VALIDATOR.iter_errors(json.loads(client.get("/feed.json").data)))
     etree.fromstring(client.get("/opml.xml").data)
+
+
+# ---------------------------------------------------------------- authors, media, attachments, language
+
+MEDIA = "{http://search.yahoo.com/mrss/}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _entry(root: etree._Element, title: str) -> etree._Element:
+    return next(e for e in root.iter(f"{ATOM}entry", "item") if e.findtext(f"{ATOM}title", e.findtext("title")) == title)
+
+
+def test_author_feeds_exist_for_every_author_with_their_posts(corpus_app: Flask) -> None:
+    client = corpus_app.test_client()
+    jf = json.loads(client.get("/authors/%E4%B9%94%E4%BB%81%E9%93%AD/feed.json").data)
+    assert {i["title"] for i in jf["items"]} == {"Has an author", "Two authors"}
+    assert jf["authors"] == [{"name": "乔仁铭"}] and jf["description"].startswith("Posts by 乔仁铭")
+    assert client.get("/authors/ADA%20LOVELACE/rss.xml").status_code == 200  # names match like tags
+    assert client.get("/authors/Grace/atom.xml").status_code == 200
+    missing = client.get("/authors/nobody/rss.xml")
+    assert missing.status_code == 404 and b"No author named" in missing.data
+    assert b"/authors/Ada%20Lovelace/rss.xml" in client.get("/opml.xml").data
+
+
+def test_several_authors_in_every_format(corpus_app: Flask) -> None:
+    client = corpus_app.test_client()
+    atom = _entry(etree.fromstring(client.get("/tags/authored/atom.xml").data), "Two authors")
+    people = [(a.findtext(f"{ATOM}name"), a.findtext(f"{ATOM}uri"), a.findtext(f"{ATOM}email"))
+              for a in atom.findall(f"{ATOM}author")]
+    assert people == [("乔仁铭", None, None), ("Ada Lovelace", f"{SITE_URL}/about/ada/", "ada@example.org")]
+    rss = _entry(etree.fromstring(client.get("/tags/authored/rss.xml").data), "Two authors")
+    assert [c.text for c in rss.findall(f"{DC}creator")] == ["乔仁铭", "Ada Lovelace"]
+    assert rss.find("author") is None  # W3C: author beside dc:creator is duplicate semantics
+    item = next(i for i in json.loads(client.get("/tags/authored/feed.json").data)["items"] if i["title"] == "Two authors")
+    assert item["authors"] == [{"name": "乔仁铭"}, {"name": "Ada Lovelace", "url": f"{SITE_URL}/about/ada/"}]
+
+
+def test_images_become_media_thumbnail_and_json_image(corpus_app: Flask) -> None:
+    client = corpus_app.test_client()
+    expected = {
+        "Image given, relative": f"{SITE_URL}/2024/04/18/with-image/img/cover.png",  # front matter wins
+        "Cover key": "https://cdn.example.org/c.jpg?a=1&b=2",
+        "Image from the body": f"{SITE_URL}/img/diagram.svg",  # the first image of the body
+    }
+    rss = etree.fromstring(client.get("/tags/media/rss.xml").data)
+    atom = etree.fromstring(client.get("/tags/media/atom.xml").data)
+    items = {i["title"]: i for i in json.loads(client.get("/tags/media/feed.json").data)["items"]}
+    for title, url in expected.items():
+        for root in (rss, atom):
+            assert [t.get("url") for t in _entry(root, title).iter(f"{MEDIA}thumbnail")] == [url], title
+        assert items[title]["image"] == url
+    assert "image" not in items["Podcast episode"]
+    assert _entry(rss, "Podcast episode").find(f"{MEDIA}thumbnail") is None
+
+
+def test_enclosures_in_every_format(corpus_app: Flask) -> None:
+    """RSS: one <enclosure> with url, length and type (W3C); Atom: every file as link
+    rel=enclosure; JSON Feed: attachments. A missing length is 0 in RSS only."""
+    client = corpus_app.test_client()
+    rss = etree.fromstring(client.get("/tags/media/rss.xml").data)
+    atom = etree.fromstring(client.get("/tags/media/atom.xml").data)
+    items = {i["title"]: i for i in json.loads(client.get("/tags/media/feed.json").data)["items"]}
+    podcast = _entry(rss, "Podcast episode").findall("enclosure")
+    assert [dict(e.attrib) for e in podcast] == [{"url": "https://cdn.example.org/ep1.mp3", "length": "12345678",
+                                                  "type": "audio/mpeg"}]
+    pdf = f"{SITE_URL}/2024/04/22/notice/files/notice.pdf"
+    assert [e.get("url") for e in _entry(rss, "PDF notice").findall("enclosure")] == [pdf]
+    links = [dict(ln.attrib) for ln in _entry(atom, "PDF notice").findall(f"{ATOM}link") if ln.get("rel") == "enclosure"]
+    assert links == [{"rel": "enclosure", "href": pdf, "type": "application/pdf", "length": "2048", "title": "通知"},
+                     {"rel": "enclosure", "href": "https://cdn.example.org/notice.docx", "type": "application/octet-stream"}]
+    assert items["Podcast episode"]["attachments"] == [{"url": "https://cdn.example.org/ep1.mp3", "mime_type": "audio/mpeg",
+                                                        "title": "Episode 1", "size_in_bytes": 12345678,
+                                                        "duration_in_seconds": 3723.0}]
+    bare = _entry(rss, "Enclosure without length or type").find("enclosure")
+    assert dict(bare.attrib) == {"url": "https://cdn.example.org/talk.ogg", "length": "0", "type": "audio/ogg"}
+    for doc in (rss, atom):
+        assert feedparser.parse(etree.tostring(doc)).entries
+
+
+def test_every_rss_enclosure_has_url_length_and_type_once_per_item(docs: list[Doc]) -> None:
+    """W3C: an RSS enclosure needs url, length and type (length a number), one per item."""
+    seen = 0
+    for doc in of(docs, "rss"):
+        for item in xml(doc).iter("item"):
+            enclosures = item.findall("enclosure")
+            assert len(enclosures) <= 1, doc.url
+            for enc in enclosures:
+                seen += 1
+                assert urlsplit(enc.get("url")).scheme in ("http", "https")
+                assert enc.get("length", "").isdigit() and re.match(r"^[\w.+-]+/[\w.+-]+$", enc.get("type", ""))
+    assert seen >= 3
+
+
+def test_missing_length_or_type_is_a_warning_not_an_invalid_feed(corpus_app: Flask) -> None:
+    warnings = json.loads(corpus_app.test_client().get("/healthz").data)["warnings"]
+    mine = {(w["path"], w["reason"].split(":")[-1].strip()) for w in warnings if "enclosure-missing" in w["path"]}
+    assert mine == {("edge/enclosure-missing-length-type.md", 'no length in bytes; RSS says length="0"'),
+                    ("edge/enclosure-missing-length-type.md", "no type; served as audio/ogg")}
+
+
+def test_entry_language_from_front_matter(corpus_app: Flask) -> None:
+    client = corpus_app.test_client()
+    atom = etree.fromstring(client.get("/tags/lang/atom.xml").data)
+    assert _entry(atom, "English post").get(XML_LANG) == "en-US"
+    assert _entry(atom, "Invalid language").get(XML_LANG) is None  # the feed's zh-CN applies
+    items = {i["title"]: i for i in json.loads(client.get("/tags/lang/feed.json").data)["items"]}
+    assert items["English post"]["language"] == "en-US" and "language" not in items["Invalid language"]
+    parsed = feedparser.parse(client.get("/tags/lang/atom.xml").data)
+    assert not parsed.bozo
+
+
+# ---------------------------------------------------------------- RFC 5005 archived feeds
+
+
+def _history_links(doc: Doc) -> dict[str, list[str]]:
+    """rel -> hrefs of the document's RFC 5005 links (atom:link in RSS; next_url in JSON Feed)."""
+    if doc.fmt == "json":
+        feed = json.loads(doc.body)
+        return {"prev-archive": [feed["next_url"]] if "next_url" in feed else []}
+    root = xml(doc)
+    parent = root if doc.fmt == "atom" else root.find("channel")
+    out: dict[str, list[str]] = {}
+    for link in parent.findall(f"{ATOM}link"):
+        out.setdefault(link.get("rel", "alternate"), []).append(link.get("href"))
+    return out
+
+
+def test_archive_links_chain_from_the_current_document_to_page_one(docs: list[Doc]) -> None:
+    """RFC 5005 section 4: the current document links to the newest archive page, each page to
+    the one before and to the current document; pages carry fh:archive, current ones do not."""
+    by_url = {d.url: d for d in docs}
+    for doc in docs:
+        links = _history_links(doc)
+        pages = doc.posts // PAGE
+        before = doc.page - 1 if doc.page else pages
+        expected = [u for u in by_url if u.endswith(f"/{before}/{doc.url.rsplit('/', 1)[1]}")
+                    and by_url[u].current == doc.current and by_url[u].page == before] if before else []
+        assert links.get("prev-archive", []) == expected, doc.url
+        if doc.fmt != "json":
+            assert links.get("current", []) == ([doc.current] if doc.page else []), doc.url
+            assert links["self"] == [doc.url]
+            marks = xml(doc).iter(f"{HISTORY}archive")
+            assert len(list(marks)) == (1 if doc.page else 0), doc.url
+        if doc.page:
+            assert "hub" not in links  # an archive page is not a WebSub topic
+
+
+def test_archive_pages_hold_each_post_once_and_cover_the_feed(docs: list[Doc], parsed: dict[str, Any]) -> None:
+    for fmt in ("rss", "atom", "json"):
+        feeds: dict[str, list[Doc]] = {}
+        for doc in of(docs, fmt):
+            feeds.setdefault(doc.current, []).append(doc)
+        for current, pages in feeds.items():
+            ids: list[str] = []
+            for doc in sorted(pages, key=lambda d: d.page):
+                if doc.page:
+                    ids += ([i["id"] for i in json.loads(doc.body)["items"]] if fmt == "json"
+                            else [e.id for e in parsed[doc.url].entries])
+            assert len(ids) == len(set(ids)), current
+            assert len(ids) == (pages[0].posts // PAGE) * PAGE
+
+
+def test_archive_pages_have_a_long_max_age_and_current_documents_do_not(corpus_app: Flask) -> None:
+    client = corpus_app.test_client()
+    page = client.get("/archive/1/atom.xml")
+    assert page.headers["Cache-Control"] == "public, max-age=86400"
+    assert client.get("/atom.xml").headers["Cache-Control"] == "public, max-age=300"
+    again = client.get("/archive/1/atom.xml", headers={"If-None-Match": page.headers["ETag"]})
+    assert again.status_code == 304
+    for missing in ("/archive/0/rss.xml", "/archive/999/rss.xml", "/archive/tags/nope/1/rss.xml",
+                    "/archive/authors/Grace/1/atom.xml"):
+        assert client.get(missing).status_code == 404, missing

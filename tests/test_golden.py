@@ -24,6 +24,12 @@ def document_hashes(database_url: str) -> dict[str, str]:
     out = {}
     for (key, fmt), doc in snapshot.documents.items():
         out[f"{key.kind}|{key.key}|{fmt}"] = hashlib.sha256(doc.body).hexdigest()
+    size = app.extensions["feedsvc"].settings.archive_size
+    for feed in snapshot.index.feed_list():  # RFC 5005 archive pages, rendered on request
+        for page in range(1, feed.archive_pages(size) + 1):
+            for fmt in ("rss", "atom", "json"):
+                doc = snapshot.archive_document(feed.key, page, fmt)
+                out[f"archive|{feed.key.kind}|{feed.key.key}|{page}|{fmt}"] = hashlib.sha256(doc.body).hexdigest()
     for path, doc in snapshot.pages.items():
         out[f"page|{path}"] = hashlib.sha256(doc.body).hexdigest()
     return dict(sorted(out.items()))

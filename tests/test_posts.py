@@ -409,3 +409,51 @@ def test_a_link_without_a_scheme_must_stay_on_the_site(link: str) -> None:
 def test_a_path_link_resolves_on_the_site() -> None:
     post = parse_post(b"---\ntitle: T\ndate: 2024-01-01\nlink: /notes/a\n---\nBody\n", "a.md", SETTINGS)
     assert post.permalink == f"{SITE_URL}/notes/a"
+
+
+# ---------------------------------------------------------------- authors, images, attachments, language
+
+
+def test_authors_names_or_mappings_with_absolute_urls() -> None:
+    post = read("authors-list.md")
+    assert [(a.name, a.url, a.email) for a in post.authors] == [
+        ("乔仁铭", "", ""), ("Ada Lovelace", f"{SITE_URL}/about/ada/", "ada@example.org")]
+    assert post.author == "乔仁铭" and not post.warnings
+    nameless = read("authors-without-name.md")
+    assert [a.name for a in nameless.authors] == ["Grace"]
+    assert nameless.warnings == ("authors: an author without a name is left out",)
+
+
+@pytest.mark.parametrize(("meta", "warning"), [
+    ({"authors": [{"name": "A", "email": "not an address"}]}, "email 'not an address' is not an address"),
+    ({"authors": [{"name": "A", "url": "javascript:alert(1)"}]}, "url is not an http(s) URL"),
+    ({"image": "javascript:alert(1)"}, "image: not an http(s) URL"),
+    ({"enclosure": {"type": "audio/mpeg"}}, "attachment: no http(s) url"),
+    ({"enclosure": {"url": "https://x.example/a.mp3", "type": "audio/mpeg", "length": "lots"}}, "no length in bytes"),
+    ({"enclosure": {"url": "https://x.example/a", "length": 3, "type": "mp3"}}, "type 'mp3' is not a media type"),
+    ({"lang": "en US"}, "lang: 'en US' is not a language tag"),
+])
+def test_unusable_people_media_and_language_are_warnings(meta: dict[str, Any], warning: str) -> None:
+    post = parse_post(post_text(**meta).encode(), "w.md", SETTINGS)
+    assert any(warning in w for w in post.warnings), post.warnings
+
+
+def test_a_name_too_long_for_a_feed_refuses_the_post() -> None:
+    with pytest.raises(PostError, match="longer than 200"):
+        parse_post(post_text(author="x" * 201).encode(), "long.md", SETTINGS)
+
+
+def test_images_attachments_and_language() -> None:
+    assert read("image-front-matter-relative.md").image == f"{SITE_URL}/2024/04/18/with-image/img/cover.png"
+    assert read("cover-key.md").image == "https://cdn.example.org/c.jpg?a=1&b=2"
+    assert read("image-from-body.md").image == ""  # the renderer takes the body's first image
+    body = render_body(read("image-from-body.md").body, f"{SITE_URL}/p/", "")
+    assert body.image == f"{SITE_URL}/img/diagram.svg"
+    (episode,) = read("enclosure-podcast.md").attachments
+    assert (episode.mime_type, episode.length, episode.duration, episode.title) == ("audio/mpeg", 12345678, 3723.0, "Episode 1")
+    pdf, docx = read("attachments-pdf.md").attachments
+    assert pdf.url == f"{SITE_URL}/2024/04/22/notice/files/notice.pdf" and docx.length is None
+    assert parse_post(post_text(enclosure={"url": "https://x.example/a.mp3", "duration": "01:02:03.5"}).encode(),
+                      "d.md", SETTINGS).attachments[0].duration == 3723.5
+    assert read("lang-front-matter.md").language == "en-US"
+    assert read("language-invalid.md").language == ""
