@@ -69,6 +69,18 @@ class Settings:
     )
     cache_max_age: int = _setting(300, "Cache-Control max-age of feed responses, seconds.", "http", at_least(0))
     archive_max_age: int = _setting(86400, "Cache-Control max-age of archive pages, seconds.", "http", at_least(0))
+    cache_s_maxage: int = _setting(
+        10, "Cache-Control s-maxage: seconds a shared cache (deploy/nginx) serves its copy before revalidating.", "http",
+        at_least(0),
+    )
+    cache_stale_while_revalidate: int = _setting(
+        30, "Cache-Control stale-while-revalidate: seconds a cache may serve a stale copy while it revalidates (0: not sent).",
+        "http", at_least(0),
+    )
+    cache_stale_if_error: int = _setting(
+        86400, "Cache-Control stale-if-error: seconds a cache may serve a stale copy while the origin fails (0: not sent).",
+        "http", at_least(0),
+    )
     reload_interval: float = _setting(30.0, "Seconds between rescans of the content folder.", "reload", above(0))
     max_removal_ratio: float = _setting(
         0.5, "A rescan leaving fewer than (1 - this) of the reference count must be seen twice to apply.", "reload",
@@ -155,6 +167,22 @@ class Settings:
         """The WebSub hubs every topic advertises: the built-in one first, then the external
         ones (WebSub 4); none while push is off."""
         return (self.site_url + "/websub",) + self.websub_hubs if self.notify else ()
+
+    @cached_property
+    def cache_control(self) -> str:
+        """The Cache-Control of feeds and pages (computed once; see ``cache_control_for``)."""
+        return self.cache_control_for(self.cache_max_age)
+
+    def cache_control_for(self, max_age: int) -> str:
+        """Readers keep a copy for ``max_age``; shared caches for s-maxage, then revalidate
+        (RFC 9111 5.2.2.1, 5.2.2.10), and may serve it stale while revalidating or while the
+        origin fails (RFC 5861 3, 4)."""
+        directives = [f"public, max-age={max_age}", f"s-maxage={self.cache_s_maxage}"]
+        if self.cache_stale_while_revalidate:
+            directives.append(f"stale-while-revalidate={self.cache_stale_while_revalidate}")
+        if self.cache_stale_if_error:
+            directives.append(f"stale-if-error={self.cache_stale_if_error}")
+        return ", ".join(directives)
 
     def url(self, path: str) -> str:
         """An absolute URL for a site path (which starts with /)."""

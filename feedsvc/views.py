@@ -73,8 +73,9 @@ def send_document(doc: Document, max_age: int | None = None, links: tuple[str, .
     conditional. Header values come precomputed from the document (a polled feed's 304 path
     is mostly this function)."""
     variant = doc.variant(choose_encoding())
-    age = service().settings.cache_max_age if max_age is None else max_age
-    headers = [("ETag", variant.quoted_etag), ("Cache-Control", f"public, max-age={age}"), ("Vary", vary)]
+    settings = service().settings
+    cache_control = settings.cache_control if max_age is None else settings.cache_control_for(max_age)
+    headers = [("ETag", variant.quoted_etag), ("Cache-Control", cache_control), ("Vary", vary)]
     if doc.http_last_modified is not None:
         headers.append(("Last-Modified", doc.http_last_modified))
     if variant.encoding != IDENTITY:

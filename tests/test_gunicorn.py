@@ -46,7 +46,7 @@ def test_one_date_one_length_and_the_caching_headers(server: GunicornServer) -> 
         assert len(resp.all("Date")) == 1, path
         assert resp.all("Content-Length") == [str(len(resp.body))]
         assert not resp.all("Transfer-Encoding")
-        assert resp.header("Cache-Control") == "public, max-age=77"
+        assert resp.header("Cache-Control") == "public, max-age=77, s-maxage=10, stale-while-revalidate=30, stale-if-error=86400"
         # RSS and Atom are negotiated on Accept too (a browser gets application/xml)
         assert resp.header("Vary") == ("Accept, Accept-Encoding" if path.endswith(("rss.xml", "atom.xml")) else "Accept-Encoding")
         assert len(resp.all("ETag")) == 1 and len(resp.all("Last-Modified")) == 1

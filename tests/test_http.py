@@ -124,7 +124,7 @@ def test_head_is_get_without_body(http: FlaskClient) -> None:
 def test_caching_headers(http: FlaskClient) -> None:
     for path in FEED_PATHS + PAGES:
         resp = http.get(path)
-        assert resp.headers["Cache-Control"] == "public, max-age=123"
+        assert resp.headers["Cache-Control"] == "public, max-age=123, s-maxage=10, stale-while-revalidate=30, stale-if-error=86400"
         assert resp.headers["Vary"] == vary_of(path)
         assert resp.headers["ETag"].startswith('"') and not resp.headers["ETag"].startswith("W/")
         assert parse_date(resp.headers["Last-Modified"]) is not None
