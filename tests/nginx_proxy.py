@@ -1,8 +1,7 @@
 """A real nginx running deploy/nginx/feedsvc.conf.template, for the tests and bench/nginx_cache.py.
 
 Standard library only. nginx runs in the foreground from a temp prefix (its own pid file, temp
-folders and cache); when it is missing and this is a Debian machine with root, ``ensure_nginx``
-installs ``nginx-light`` with apt-get.
+folders and cache); ``ensure_nginx`` installs Debian's ``nginx-light`` when it is missing.
 """
 
 from __future__ import annotations
@@ -10,13 +9,14 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
+
+from system_tools import ensure_command
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx" / "feedsvc.conf.template"
@@ -31,19 +31,8 @@ def render(template: str, values: Mapping[str, str]) -> str:
 
 
 def ensure_nginx() -> str | None:
-    """The nginx binary; when missing, Debian's nginx-light is installed with apt-get (as root).
-    None when nginx cannot be had."""
-    found = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx")
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "nginx-light"]
-    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
-        subprocess.run(install, env=env, capture_output=True, check=False)
-    return shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx") or None
+    """The nginx binary (Debian's nginx-light installed when missing), or None."""
+    return ensure_command("nginx", "nginx-light")
 
 
 def free_port() -> int:

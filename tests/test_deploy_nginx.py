@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gzip
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ from pathlib import Path
 import brotli
 import pytest
 from conftest import GunicornServer, post_text, write_file
-from nginx_proxy import Nginx, ensure_nginx
+from nginx_proxy import TEMPLATE, VARIABLES, Nginx, ensure_nginx, render
 
 RELOAD_INTERVAL = 1.0
 S_MAXAGE = 2
@@ -189,3 +191,16 @@ def test_a_forged_host_is_cached_nowhere(pair: tuple[GunicornServer, Nginx]) -> 
     keys = cache_keys(proxy)
     assert not [k for k in keys if "evil" in k]
     assert [k for k in keys if k.split("/", 1)[1] in ("opml.xml", "atom.xml")] == ["identity/atom.xml", "identity/opml.xml"]
+
+
+def test_render_is_envsubst_with_the_three_variables() -> None:
+    """The tests' renderer gives what the deployment docs' envsubst command gives."""
+    envsubst = shutil.which("envsubst")
+    if envsubst is None:
+        pytest.skip("envsubst (Debian gettext-base) is not installed")
+    values = {"FEEDSVC_UPSTREAM": "127.0.0.1:8000", "NGINX_PORT": "8080", "NGINX_CACHE_DIR": "/var/cache/feedsvc"}
+    shell = subprocess.run([envsubst, " ".join(f"${{{name}}}" for name in VARIABLES)], input=TEMPLATE.read_text(),
+                           capture_output=True, text=True, check=True, env={**values, "host": "evil", "uri": "x"})
+    ours = render(TEMPLATE.read_text(), values)
+    assert shell.stdout == ours
+    assert "${" not in ours and "$proxy_host" in ours and "$request_uri" in ours
