@@ -62,7 +62,9 @@ class Nginx:
         log = (f'    log_format cache \'$request "$http_accept_encoding" $status $upstream_cache_status "$sent_http_content_encoding"\';\n'
                f"    access_log {p / 'access.log'} cache;") if self.access_log else "    access_log off;"
         user = "user root;\n" if os.geteuid() == 0 else ""  # the temp prefix is root's alone
+        # sendfile and tcp_nopush as in Debian's and the official image's nginx.conf
         return (f"{user}worker_processes {self.workers};\nevents {{ worker_connections 1024; }}\nhttp {{\n{temps}\n{log}\n"
+                "    sendfile on;\n    tcp_nopush on;\n"
                 f"    include {p / 'feedsvc.conf'};\n{self.extra}\n}}\n")
 
     def start(self) -> Nginx:
