@@ -72,14 +72,18 @@ def serve(bind: str, workers: int, threads: int, content: str | None) -> None:
     metrics_dir = use_multiprocess_metrics(tempfile.mkdtemp(prefix="feedsvc-metrics-"))
     from .server import run_gunicorn
 
+    master = os.getpid()
     try:
         run_gunicorn({"bind": bind, "workers": workers, "threads": threads}, overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        import shutil
+        # A worker leaves gunicorn with SystemExit through this very frame (it was forked
+        # inside run_gunicorn): only the master removes the folder the live workers write to.
+        if os.getpid() == master:
+            import shutil
 
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @main.command()
