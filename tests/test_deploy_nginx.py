@@ -96,7 +96,7 @@ def until(predicate: Callable[[], bool], seconds: float, interval: float = 0.05)
 ACCEPT = [(None, "identity"), ("identity", "identity"), ("gzip", "gzip"), ("gzip, deflate", "gzip"),
           ("GZIP", "gzip"), ("gzip, deflate, br", "br"), ("br", "br"), ("br;q=0.5, gzip", "br"),
           ("br;q=0, gzip", "gzip"), ("gzip;q=0, br;q=0", "identity"), ("deflate", "identity"),
-          ("x-brotli, gzip;q=0.0", "identity")]
+          ("x-brotli, gzip;q=0.0", "identity"), ("x-gzip", "gzip")]
 
 
 def test_encodings_are_never_mixed(pair: tuple[GunicornServer, Nginx]) -> None:
@@ -111,7 +111,8 @@ def test_encodings_are_never_mixed(pair: tuple[GunicornServer, Nginx]) -> None:
                 assert headers.get("content-encoding", "identity") == encoding, (path, accept, headers)
                 assert headers["etag"] == origin[encoding].header("ETag"), (path, accept)
                 assert body == origin[encoding].body and DECODE[encoding](body) == plain, (path, accept)
-                assert headers["vary"] == "Accept-Encoding" and headers["cache-control"] == origin[encoding].header("Cache-Control")
+                for name in ("Vary", "Cache-Control", "Content-Type"):
+                    assert headers[name.lower()] == origin[encoding].header(name), (path, accept, name)
         # conditional requests to the proxy compare with the variant of the request's encoding
         gz_etag = origin["gzip"].header("ETag")
         assert gz_etag is not None
@@ -119,8 +120,40 @@ def test_encodings_are_never_mixed(pair: tuple[GunicornServer, Nginx]) -> None:
         assert proxy.request(path, {"Accept-Encoding": "br", "If-None-Match": gz_etag})[0] == 200
         assert proxy.request(path, {"If-None-Match": gz_etag})[0] == 200
     for path in PATHS:  # three entries per URL, whatever the clients sent
-        assert [k for k in cache_keys(proxy) if k.endswith(path) and k[:-len(path)] in DECODE] == \
-            sorted(f"{enc}{path}" for enc in DECODE)
+        assert [k for k in cache_keys(proxy) if k.split(":", 2)[2] == path] == \
+            sorted(f"{enc}:{type_class(path)}:{path}" for enc in DECODE)
+
+
+def type_class(path: str, browser: bool = False) -> str:
+    """The Accept class in the cache key: RSS and Atom are negotiated, other paths are not."""
+    return ("html" if browser else "feed") if path.endswith(("/rss.xml", "/atom.xml")) else "any"
+
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+# (Accept sent by the client, whether feedsvc answers it as a browser: application/xml)
+ACCEPT_TYPES = [(None, False), ("*/*", False), (BROWSER, True), ("text/html", True),
+                ("application/rss+xml, application/atom+xml, text/html;q=0.5", False),
+                ("text/html;q=0, */*", False), ("application/xml", False)]
+
+
+def test_browser_and_reader_types_are_never_mixed(pair: tuple[GunicornServer, Nginx]) -> None:
+    """RSS and Atom negotiate on Accept (Vary: Accept, Accept-Encoding): two classes in the
+    cache, each with feedsvc's answer for it; other paths keep one entry."""
+    upstream, proxy = pair
+    for path in ("/atom.xml", "/tags/python/rss.xml", "/feed.json"):
+        origin = {browser: upstream.request("GET", path, {"Accept": "text/html" if browser else "*/*",
+                                                          "Accept-Encoding": "gzip"}) for browser in (False, True)}
+        for _round in range(2):
+            for accept, browser in ACCEPT_TYPES:
+                want = origin[browser and type_class(path) != "any"]
+                headers = {"Accept-Encoding": "gzip", **({} if accept is None else {"Accept": accept})}
+                status, got, body = proxy.request(path, headers)
+                assert status == 200 and body == want.body, (path, accept)
+                assert (got["content-type"], got["etag"], got["vary"]) == \
+                    (want.header("Content-Type"), want.header("ETag"), want.header("Vary")), (path, accept)
+        keys = [k for k in cache_keys(proxy) if k.startswith("gzip:") and k.split(":", 2)[2] == path]
+        assert keys == sorted({f"gzip:{type_class(path, b)}:{path}" for b in (False, True)})
+    assert origin[True].header("Content-Type") == origin[False].header("Content-Type")  # JSON Feed: one type
 
 
 def test_expired_copies_are_revalidated_with_304(pair: tuple[GunicornServer, Nginx]) -> None:
@@ -190,7 +223,9 @@ def test_a_forged_host_is_cached_nowhere(pair: tuple[GunicornServer, Nginx]) -> 
             assert b"evil" not in evil_body and not any("evil" in v for v in evil_headers.values())
     keys = cache_keys(proxy)
     assert not [k for k in keys if "evil" in k]
-    assert [k for k in keys if k.split("/", 1)[1] in ("opml.xml", "atom.xml")] == ["identity/atom.xml", "identity/opml.xml"]
+    assert [k for k in keys if k.startswith("identity:") and k.split(":", 2)[2] in ("/opml.xml", "/atom.xml")] == [
+        "identity:any:/opml.xml",
+        "identity:feed:/atom.xml"]
 
 
 def test_render_is_envsubst_with_the_three_variables() -> None:
