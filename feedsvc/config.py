@@ -170,14 +170,20 @@ class Settings:
 
     @cached_property
     def cache_control(self) -> str:
-        """The Cache-Control of feeds and pages (computed once; see ``cache_control_for``)."""
-        return self.cache_control_for(self.cache_max_age)
+        """Feeds and pages: readers keep a copy for max-age, shared caches for s-maxage, then
+        revalidate (RFC 9111 5.2.2.1, 5.2.2.10); both may serve it stale while revalidating or
+        while the origin fails (RFC 5861 3, 4)."""
+        return self._cache_control(self.cache_max_age, self.cache_s_maxage)
 
     def cache_control_for(self, max_age: int) -> str:
-        """Readers keep a copy for ``max_age``; shared caches for s-maxage, then revalidate
-        (RFC 9111 5.2.2.1, 5.2.2.10), and may serve it stale while revalidating or while the
-        origin fails (RFC 5861 3, 4)."""
-        directives = [f"public, max-age={max_age}", f"s-maxage={self.cache_s_maxage}"]
+        """A document with a max-age of its own (archive pages): shared caches keep it as long
+        as readers do (no s-maxage)."""
+        return self._cache_control(max_age, None)
+
+    def _cache_control(self, max_age: int, s_maxage: int | None) -> str:
+        directives = [f"public, max-age={max_age}"]
+        if s_maxage is not None:
+            directives.append(f"s-maxage={s_maxage}")
         if self.cache_stale_while_revalidate:
             directives.append(f"stale-while-revalidate={self.cache_stale_while_revalidate}")
         if self.cache_stale_if_error:

@@ -22,6 +22,12 @@ def test_cache_control_from_settings(env: dict[str, str], expected: str) -> None
     assert load_settings(environ=env).cache_control == expected
 
 
+def test_a_max_age_of_its_own_has_no_s_maxage() -> None:
+    """Archive pages (FEEDSVC_ARCHIVE_MAX_AGE): shared caches keep them as long as readers."""
+    settings = load_settings(environ={})
+    assert settings.cache_control_for(86400) == "public, max-age=86400, stale-while-revalidate=30, stale-if-error=86400"
+
+
 @pytest.mark.parametrize("name", ["FEEDSVC_CACHE_S_MAXAGE", "FEEDSVC_CACHE_STALE_WHILE_REVALIDATE",
                                   "FEEDSVC_CACHE_STALE_IF_ERROR"])
 def test_negative_windows_are_refused(name: str) -> None:
