@@ -81,3 +81,90 @@ def test_a_rebuild_replaces_the_folder_whole(cli: Any, tmp_path: Path, write_pos
 ])
 def test_url_paths_map_to_files_as_a_static_server_reads_them(url_path: str, expected: str | None) -> None:
     assert file_path(url_path) == (expected.replace("/", os.sep) if expected else None)
+
+
+STATIC_CONF = """user root;
+worker_processes 1;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp;
+    proxy_temp_path {prefix}/tmp;
+    types {{ text/html html; text/xsl xsl; text/css css; text/x-opml opml; }}
+    charset utf-8;
+    charset_types text/css text/xsl;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        gzip_static on;
+        location ~ /rss\\.xml$ {{ types {{ }} default_type "application/rss+xml; charset=utf-8"; }}
+        location ~ /atom\\.xml$ {{ types {{ }} default_type "application/atom+xml; charset=utf-8"; }}
+        location ~ /feed\\.json$ {{ types {{ }} default_type "application/feed+json; charset=utf-8"; }}
+        location = /opml.xml {{ types {{ }} default_type "text/x-opml; charset=utf-8"; }}
+        location / {{ index index.html; }}
+    }}
+}}
+"""
+
+
+def test_nginx_serves_the_export_as_the_service_does(exported: tuple[Path, Path], make_app: Callable[..., Flask],
+                                                     tmp_path: Path) -> None:
+    """Issue 10.2: nginx (gzip_static) serving OUTDIR answers every document with the bytes,
+    gzip bytes, Content-Type and Last-Modified that feedsvc itself sends."""
+    import gzip
+    import http.client
+    import signal
+    import subprocess
+    import time
+
+    from conftest import free_port
+    from nginx_proxy import ensure_nginx
+
+    binary = ensure_nginx()
+    if binary is None:
+        pytest.skip("nginx is missing and could not be installed (needs root, apt-get and Debian's nginx-light)")
+    content, out = exported
+    manifest = json.loads((out / "_feedsvc" / "manifest.json").read_text())
+    client = make_app(content_dir=str(content), notify=False).test_client()
+    prefix = tmp_path / "nginx"
+    (prefix / "tmp").mkdir(parents=True)
+    port = free_port()
+    (prefix / "nginx.conf").write_text(STATIC_CONF.format(prefix=prefix, port=port, root=out))
+    proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g",
+                             f"daemon off; pid {prefix / 'nginx.pid'}; error_log stderr;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            try:
+                probe.request("GET", "/_feedsvc/manifest.json")
+                probe.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.05)  # polling under a deadline
+            finally:
+                probe.close()
+        for url_path, entry in manifest.items():
+            ours = client.get(url_path)
+            for encoding in ("identity", "gzip"):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", url_path, headers={"Accept-Encoding": encoding})
+                response = conn.getresponse()
+                body = response.read()
+                conn.close()
+                assert response.status == 200, url_path
+                if encoding == "gzip":
+                    assert response.getheader("Content-Encoding") == "gzip", url_path
+                    assert body == client.get(url_path, headers={"Accept-Encoding": "gzip"}).data
+                    body = gzip.decompress(body)
+                assert body == ours.data, url_path
+            if url_path.endswith((".xml", ".json")):
+                assert response.getheader("Content-Type") == ours.headers["Content-Type"], url_path
+            assert response.getheader("Last-Modified") == ours.headers.get("Last-Modified", response.getheader("Last-Modified"))
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
