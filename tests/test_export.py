@@ -145,7 +145,7 @@ def test_nginx_serves_the_export_as_the_service_does(exported: tuple[Path, Path]
                 time.sleep(0.05)  # polling under a deadline
             finally:
                 probe.close()
-        for url_path, entry in manifest.items():
+        for url_path in manifest:
             ours = client.get(url_path)
             for encoding in ("identity", "gzip"):
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
