@@ -45,6 +45,7 @@ def serve(bind: str, workers: int, threads: int, content: str | None) -> None:
 
     # before anything imports prometheus_client: every worker writes its samples there
     metrics_dir = use_multiprocess_metrics(tempfile.mkdtemp(prefix="feedsvc-metrics-"))
+    master = os.getpid()
     from .server import run_gunicorn
 
     try:
@@ -54,7 +55,10 @@ def serve(bind: str, workers: int, threads: int, content: str | None) -> None:
     finally:
         import shutil
 
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        # a worker leaves gunicorn by SystemExit through this frame too (after SIGHUP, at
+        # max_requests): only the master removes the folder its siblings still write to
+        if os.getpid() == master:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @main.command()
