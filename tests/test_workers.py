@@ -129,10 +129,28 @@ def wait_booted(server: GunicornServer) -> None:
     until(booted, "every worker to load the app", server)
 
 
+def threads(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+
+
+def settle(server: GunicornServer, timeout: float = 10.0) -> None:
+    """Until every worker runs a thread besides its main one (its scheduler: a worker opens the
+    store a little before it finishes loading the app), for at most ``timeout``: without the
+    fix no worker ever does, and the test then shows what that costs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(threads(pid) >= 2 for pid in server.worker_pids()):
+        time.sleep(0.05)
+
+
 def assert_idle_workers_follow(server: GunicornServer, content_dir: Path) -> None:
     """No request until the 40: before the fix a worker started its scheduler on its first
     request, which it answered from the content it had booted with."""
     wait_booted(server)
+    settle(server)
     write_atomically(content_dir, "a.md", "After")
     time.sleep(IDLE)  # the idle period under test (no request), not a wait for an outcome
     got = titles(server, 40)
