@@ -188,10 +188,11 @@ class Runtime:
 
         os.register_at_fork(after_in_child=after_fork)
         _on_uwsgi_postfork(after_fork)
+        _warn_without_uwsgi_threads()
         if role == MASTER:
             for release in self.release_in_master:
                 release()
-            logger.info("pid %d is a pre-fork master: workers start their schedulers after the fork", os.getpid())
+            logger.debug("pid %d is a pre-fork master: workers start their schedulers after the fork", os.getpid())
         else:
             self.start()
         return role
@@ -208,7 +209,7 @@ class Runtime:
             return
         try:
             report = self.service.reload()  # the master's snapshot is as old as its last build
-            logger.info("pid %d forked: rescanned in %.3fs (generation %d)", pid, report.seconds, report.generation)
+            logger.debug("pid %d forked: rescanned in %.3fs (generation %d)", pid, report.seconds, report.generation)
         except Exception:  # serve the inherited snapshot rather than fail the worker
             logger.exception("rescan after fork failed in pid %d", pid)
         try:
@@ -237,6 +238,16 @@ def process_role() -> str | None:
         in_arbiter = in_arbiter or module == "gunicorn.arbiter"
         frame = frame.f_back
     return MASTER if in_arbiter else None
+
+
+def _warn_without_uwsgi_threads() -> None:
+    try:
+        import uwsgi
+    except ImportError:
+        return
+    if not getattr(uwsgi, "has_threads", True):
+        logger.warning("uWSGI runs without Python threads: the reload schedule and push stall between "
+                       "requests; pass --enable-threads (or --threads N)")
 
 
 def _on_uwsgi_postfork(callback: Callable[[], None]) -> None:
@@ -275,7 +286,8 @@ def runtime_of(wsgi: Any) -> Runtime | None:
 
 
 def gunicorn_hooks() -> dict[str, Callable[..., Any]]:
-    """post_worker_init starts the worker's scheduler; worker_exit stops it."""
+    """worker_exit stops the worker's scheduler; post_worker_init starts it if nothing did
+    (Runtime.arm normally has, right after the fork)."""
 
     def post_worker_init(worker: Any) -> None:
         runtime = runtime_of(worker.wsgi)
