@@ -217,7 +217,14 @@ class GunicornServer:
         if not self.probe_http:  # the kernel accepts for the listening socket; no request is sent
             with socket.create_connection(("127.0.0.1", self.port), timeout=2):
                 return True
-        return self.request("GET", "/healthz", timeout=2).status == 200
+        return self.request("GET", "/healthz", timeout=2).status == 200 and self.all_workers_live()
+
+    def all_workers_live(self) -> bool:
+        """Every worker has loaded the app: it runs its scheduler thread besides its main one
+        (the app starts it as it loads, or right after the fork). Tests that spread requests
+        over the workers need them all up, not just the first that answered."""
+        pids = self.worker_pids()
+        return len(pids) >= self.workers and all(_threads(pid) >= 2 for pid in pids)
 
     def worker_pids(self) -> set[int]:
         """The live (not zombie) child processes of the server's master."""
@@ -281,6 +288,14 @@ class GunicornServer:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the session this fixture started, by its id
             proc.wait(timeout=5)
+
+
+def _threads(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # exited meanwhile
+        return 0
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
 
 
 @pytest.fixture

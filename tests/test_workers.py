@@ -129,20 +129,12 @@ def wait_booted(server: GunicornServer) -> None:
     until(booted, "every worker to load the app", server)
 
 
-def threads(pid: int) -> int:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
-
-
 def settle(server: GunicornServer, timeout: float = 10.0) -> None:
     """Until every worker runs a thread besides its main one (its scheduler: a worker opens the
     store a little before it finishes loading the app), for at most ``timeout``: without the
     fix no worker ever does, and the test then shows what that costs."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not all(threads(pid) >= 2 for pid in server.worker_pids()):
+    while time.monotonic() < deadline and not server.all_workers_live():
         time.sleep(0.05)
 
 
