@@ -1,4 +1,5 @@
-"""The Flask application: settings, the first snapshot, routes. Starts no threads itself."""
+"""The Flask application: settings, the first snapshot, routes; outside tests, it arms the
+process's Runtime (a scheduler here, or in every worker forked from here: runtime.py)."""
 
 from __future__ import annotations
 
@@ -30,16 +31,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     service = FeedService(settings)
     service.reload()
     app.extensions["feedsvc"] = service
-    jobs = []
+    jobs, release = [], []
     if settings.notify:  # webhooks and the WebSub hub (feedsvc/notify): store, routes, jobs
         from .notify import api, start_notifier, websub
 
         notifier = start_notifier(service)
         app.extensions["feedsvc.notify"] = notifier
         jobs.append(notifier.register)
+        release.append(notifier.engine.dispose)  # a pre-fork master's pooled connections
         app.register_blueprint(api.bp)
         app.register_blueprint(websub.bp)
-    app.extensions["feedsvc.runtime"] = Runtime(service, jobs)
+    runtime = app.extensions["feedsvc.runtime"] = Runtime(service, jobs, release)
 
     from . import views
 
@@ -55,12 +57,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(HTTPException, views.plain_error)
     app.register_error_handler(Exception, lambda exc: views.plain_error(_logged(exc)))
 
-    @app.before_request
-    def _start_background() -> None:
-        # Any WSGI server: the first request in a process starts its scheduler (after any
-        # fork). feedsvc serve starts it earlier, in gunicorn's post_worker_init.
-        if not app.testing:
-            start_background(app)
+    if not app.testing:  # tests start and drive the runtime themselves
+        runtime.arm()
+
+        @app.before_request
+        def _start_background() -> None:
+            # A fallback for a process forked, by a server we do not recognise, from one that
+            # already ran a scheduler (arm cannot start one safely there): the first request.
+            runtime.start()
 
     return app
 

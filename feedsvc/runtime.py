@@ -2,6 +2,14 @@
 
 The reload job runs in every process (each holds its own snapshot); work that must happen
 once per cluster (notifications) is deduplicated in the shared store, not here.
+
+``Runtime.arm`` makes a process live without waiting for traffic, under any WSGI server: the
+importing process starts its scheduler at once, unless it is a pre-fork master that will not
+serve (gunicorn's arbiter with preload, ``feedsvc serve``, uWSGI's master without
+``--lazy-apps``). Such a master starts no thread (a fork would copy their held locks); each
+worker forked from it rescans before it serves (its memory is the master's, as old as the
+master's last build) and starts its own scheduler, from ``os.register_at_fork`` or, under
+uWSGI, which runs no Python at-fork hooks by default, from ``uwsgi.post_fork_hook``.
 """
 
 from __future__ import annotations
@@ -9,7 +17,9 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +30,7 @@ from .service import FeedService, ReloadReport, utcnow
 
 logger = logging.getLogger(__name__)
 RELOAD_JOB, PUBLISH_JOB = "feedsvc.reload", "feedsvc.publish"
+MASTER, WORKER = "master", "worker"  # process roles (process_role)
 WATCH_DEBOUNCE = 0.25  # seconds of quiet after a filesystem event before reloading
 
 Job = Callable[[BackgroundScheduler], None]  # adds a job to a process's scheduler when it starts
@@ -131,11 +142,15 @@ class Runtime:
     """A process's background work, started at most once per process id: a forked child
     inherits its parent's object but none of its threads, so it starts its own."""
 
-    def __init__(self, service: FeedService, jobs: Sequence[Job] = ()) -> None:
+    def __init__(self, service: FeedService, jobs: Sequence[Job] = (),
+                 release_in_master: Sequence[Callable[[], None]] = ()) -> None:
         self.service = service
         self.jobs = list(jobs)
+        self.release_in_master = list(release_in_master)  # e.g. pooled connections children must not share
         self._current: Background | None = None
         self._lock = threading.Lock()
+        self._armed = False
+        self._forked_pid = 0
 
     def start(self) -> Background:
         current = self._current
@@ -154,6 +169,95 @@ class Runtime:
         current, self._current = self._current, None
         if current is not None and current.pid == os.getpid():
             current.stop()
+
+    def arm(self) -> str | None:
+        """Go live without waiting for a request: start here, unless this process is a pre-fork
+        master (it then releases ``release_in_master``); either way, every serving process
+        forked from here later rescans and starts its own scheduler right after the fork.
+        Once per Runtime; returns this process's role (``process_role``)."""
+        role = process_role()
+        if self._armed:
+            return role
+        self._armed = True
+        ref = weakref.ref(self)
+
+        def after_fork() -> None:
+            runtime = ref()
+            if runtime is not None:
+                runtime._after_fork()
+
+        os.register_at_fork(after_in_child=after_fork)
+        _on_uwsgi_postfork(after_fork)
+        _warn_without_uwsgi_threads()
+        if role == MASTER:
+            for release in self.release_in_master:
+                release()
+            logger.debug("pid %d is a pre-fork master: workers start their schedulers after the fork", os.getpid())
+        else:
+            self.start()
+        return role
+
+    def _after_fork(self) -> None:
+        """In a forked child: rescan before serving and start this process's scheduler, when
+        the parent was a master that started none (its threads' locks would be copied mid-use
+        otherwise) and this child serves (not a helper of a build, nor gunicorn's re-exec)."""
+        pid = os.getpid()
+        if self._forked_pid == pid:  # uWSGI's post-fork hook and Python's both ran
+            return
+        self._forked_pid = pid
+        if self._current is not None or self.service.reloading or process_role() == MASTER:
+            return
+        try:
+            report = self.service.reload()  # the master's snapshot is as old as its last build
+            logger.debug("pid %d forked: rescanned in %.3fs (generation %d)", pid, report.seconds, report.generation)
+        except Exception:  # serve the inherited snapshot rather than fail the worker
+            logger.exception("rescan after fork failed in pid %d", pid)
+        try:
+            self.start()
+        except Exception:
+            logger.exception("scheduler start after fork failed in pid %d", pid)
+
+
+def process_role() -> str | None:
+    """``MASTER`` in a pre-fork master that will not serve (gunicorn's arbiter, uWSGI's master
+    or another non-worker uWSGI process); ``WORKER`` in a server's worker (or while gunicorn
+    spawns one); None anywhere else (a plain process, mod_wsgi, granian: they serve where they
+    import the app)."""
+    try:
+        import uwsgi  # exists only inside uWSGI
+
+        return WORKER if uwsgi.worker_id() > 0 else MASTER
+    except ImportError:
+        pass
+    frame: Any = sys._getframe(1)
+    in_arbiter = False
+    while frame is not None:
+        module, function = frame.f_globals.get("__name__", ""), frame.f_code.co_name
+        if module.startswith("gunicorn.workers.") or (module == "gunicorn.arbiter" and function == "spawn_worker"):
+            return WORKER
+        in_arbiter = in_arbiter or module == "gunicorn.arbiter"
+        frame = frame.f_back
+    return MASTER if in_arbiter else None
+
+
+def _warn_without_uwsgi_threads() -> None:
+    try:
+        import uwsgi
+    except ImportError:
+        return
+    if not getattr(uwsgi, "has_threads", True):
+        logger.warning("uWSGI runs without Python threads: the reload schedule and push stall between "
+                       "requests; pass --enable-threads (or --threads N)")
+
+
+def _on_uwsgi_postfork(callback: Callable[[], None]) -> None:
+    """Run ``callback`` in every uWSGI worker after its fork (uWSGI calls ``PyOS_AfterFork_Child``,
+    and so ``os.register_at_fork`` hooks, only with --py-call-osafterfork); a no-op elsewhere."""
+    try:
+        from uwsgidecorators import postfork
+    except ImportError:
+        return
+    postfork(callback)
 
 
 def _stop_before_thread_pools_close(background: Background) -> None:
@@ -182,7 +286,8 @@ def runtime_of(wsgi: Any) -> Runtime | None:
 
 
 def gunicorn_hooks() -> dict[str, Callable[..., Any]]:
-    """post_worker_init starts the worker's scheduler; worker_exit stops it."""
+    """worker_exit stops the worker's scheduler; post_worker_init starts it if nothing did
+    (Runtime.arm normally has, right after the fork)."""
 
     def post_worker_init(worker: Any) -> None:
         runtime = runtime_of(worker.wsgi)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn import util as gunicorn_util
@@ -14,27 +15,31 @@ from .runtime import gunicorn_hooks
 
 class FeedsvcApplication(BaseApplication):  # type: ignore[misc]
     """gunicorn with the app built once in the master (preload) and forked into workers;
-    each worker starts its own scheduler after the fork (gunicorn_hooks)."""
+    each worker rescans and starts its own scheduler right after the fork (Runtime.arm), so
+    a worker forked later (SIGHUP, a crash, max_requests) never serves the master's old
+    snapshot. gunicorn calls ``load`` in its arbiter, which is how the app knows it is in a
+    pre-fork master."""
 
     def __init__(self, options: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
         self.options = options
-        self.application = create_app(overrides)
+        self.overrides = overrides
         super().__init__()
 
     def load_config(self) -> None:
         settings = {"worker_class": "feedsvc.server.PlainErrorWorker", "preload_app": True, "accesslog": "-",
-                    "control_socket_disable": True, **gunicorn_hooks(), **metrics_hooks(self.application), **self.options}
+                    "control_socket_disable": True, **gunicorn_hooks(), **metrics_hooks(self.wsgi), **self.options}
         for key, value in settings.items():
             if key in self.cfg.settings and value is not None:
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return self.application
+        return create_app(self.overrides)
 
 
-def metrics_hooks(app: Any) -> dict[str, Any]:
+def metrics_hooks(wsgi: Callable[[], Any]) -> dict[str, Any]:
     """A dead worker's samples stop counting as live (multiprocess mode); with
-    FEEDSVC_METRICS_BIND, the master serves /metrics on that address too, without a token."""
+    FEEDSVC_METRICS_BIND, the master serves /metrics on that address too, without a token.
+    ``wsgi()`` is the app (built in the master by then: when_ready runs after preload)."""
     from . import metrics
     from .webmetrics import store_reader
 
@@ -42,6 +47,7 @@ def metrics_hooks(app: Any) -> dict[str, Any]:
         metrics.worker_exited(worker.pid)
 
     def when_ready(server: Any) -> None:
+        app = wsgi()
         bind = app.config["SETTINGS"].metrics_bind
         if bind:
             host, _, port = bind.rpartition(":")

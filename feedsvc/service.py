@@ -86,6 +86,12 @@ class FeedService:
             except Exception:  # one subscriber's bug must not stop the others or the reload
                 logger.exception("change subscriber %r failed", callback)
 
+    @property
+    def reloading(self) -> bool:
+        """Whether a reload is running; in a forked child, whether one ran in the parent at the
+        fork (a build's helper process): a reload there would wait forever for the lock."""
+        return self._reload_lock.locked()
+
     def reload(self) -> ReloadReport:
         """Rescan; parse what changed; build aside; publish by one reference assignment."""
         with self._reload_lock:

@@ -7,7 +7,9 @@ Fixtures (all general; other test modules reuse them):
 - ``app_config``: the dict given to ``create_app`` (tmp content folder, a fixed site URL, one build
   process, a tmp SQLite URL); ``make_app(**overrides)`` builds another app from it.
 - ``app``, ``client``, ``runner``: Flask's, per test; ``cli`` runs ``feedsvc`` commands (click).
-- ``gunicorn_factory(content_dir, **options)``: starts real gunicorn processes, stopped at teardown;
+- ``gunicorn_factory(content_dir, **options)``: starts real gunicorn processes, stopped at teardown
+  (options: workers, threads, worker_class, args such as ("--preload",), env, probe_http=False to
+  be ready without any HTTP request); ``GunicornServer.worker_pids()`` lists its live workers;
   ``gunicorn_server``: one started on ``content_dir`` with the posts written so far.
 """
 
@@ -159,15 +161,19 @@ class RawResponse:
 
 
 class GunicornServer:
-    """A real ``gunicorn -k gthread`` serving ``wsgi:app`` on 127.0.0.1 (control socket off, so
-    parallel and consecutive instances never collide on ~/.gunicorn/gunicorn.ctl)."""
+    """A real ``gunicorn -k gthread`` (or ``worker_class``) serving ``wsgi:app`` on 127.0.0.1
+    (control socket off, so parallel and consecutive instances never collide on
+    ~/.gunicorn/gunicorn.ctl). Subclasses override ``command`` to run other servers."""
 
     def __init__(self, content_dir: Path, log_dir: Path, env: Mapping[str, str] | None = None,
-                 workers: int = 1, threads: int = 4, site_url: str = SITE_URL, args: tuple[str, ...] = ()) -> None:
+                 workers: int = 1, threads: int = 4, site_url: str = SITE_URL, args: tuple[str, ...] = (),
+                 worker_class: str = "gthread", probe_http: bool = True) -> None:
         self.content_dir = content_dir
-        self.log_path = log_dir / f"gunicorn-{id(self)}.log"
+        self.log_path = log_dir / f"{type(self).__name__.lower()}-{id(self)}.log"
         self.workers, self.threads = workers, threads
         self.args = args  # extra gunicorn options, e.g. ("--preload",)
+        self.worker_class = worker_class  # "sync" serves one request at a time: give it threads=1
+        self.probe_http = probe_http  # False: ready once the port accepts, without any HTTP request
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
         self.env.update({
             "FEEDSVC_CONTENT_DIR": str(content_dir),
@@ -194,15 +200,47 @@ class GunicornServer:
             self.stop()
         raise RuntimeError(f"gunicorn did not start; log:\n{self.log()}")
 
-    def _spawn(self) -> None:
-        cmd = [
-            sys.executable, "-m", "gunicorn", "-k", "gthread", "--workers", str(self.workers),
+    def command(self) -> list[str]:
+        """The server's command line (subclasses run other servers the same way)."""
+        return [
+            sys.executable, "-m", "gunicorn", "-k", self.worker_class, "--workers", str(self.workers),
             "--threads", str(self.threads), "--bind", f"127.0.0.1:{self.port}", "--no-control-socket",
             "--chdir", str(ROOT), "--graceful-timeout", "5", "--log-level", "info", *self.args, "wsgi:app",
         ]
+
+    def _spawn(self) -> None:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
+
+    def _answers(self) -> bool:
+        if not self.probe_http:  # the kernel accepts for the listening socket; no request is sent
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2):
+                return True
+        return self.request("GET", "/healthz", timeout=2).status == 200 and self.all_workers_live()
+
+    def all_workers_live(self) -> bool:
+        """Every worker has loaded the app: it runs its scheduler thread besides its main one
+        (the app starts it as it loads, or right after the fork). Tests that spread requests
+        over the workers need them all up, not just the first that answered."""
+        pids = self.worker_pids()
+        return len(pids) >= self.workers and all(_threads(pid) >= 2 for pid in pids)
+
+    def worker_pids(self) -> set[int]:
+        """The live (not zombie) child processes of the server's master."""
+        assert self.proc is not None
+        found = set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # exited meanwhile
+                continue
+            fields = stat.rpartition(")")[2].split()  # after "pid (comm)": state, ppid, ...
+            if fields[0] != "Z" and int(fields[1]) == self.proc.pid:
+                found.add(int(entry.name))
+        return found
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + START_TIMEOUT
@@ -211,7 +249,7 @@ class GunicornServer:
             if self.proc.poll() is not None:
                 return False
             try:
-                if self.request("GET", "/healthz", timeout=2).status == 200:
+                if self._answers():
                     return True
             except OSError:
                 pass
@@ -250,6 +288,14 @@ class GunicornServer:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the session this fixture started, by its id
             proc.wait(timeout=5)
+
+
+def _threads(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # exited meanwhile
+        return 0
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
 
 
 @pytest.fixture

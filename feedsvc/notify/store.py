@@ -3,16 +3,25 @@
 SQLite: WAL, foreign keys on, and every transaction opened with ``BEGIN IMMEDIATE`` so that a
 claim is a write transaction (one writer at a time; SQLAlchemy's documented pysqlite recipe).
 PostgreSQL (psycopg 3): claims use ``SELECT ... FOR UPDATE SKIP LOCKED``.
+
+Processes starting together (gunicorn workers without --preload) migrate one at a time: an
+advisory lock on PostgreSQL, an OS file lock beside the file on SQLite. WAL mode persists in the
+SQLite file, so it is set once, while migrating: ``PRAGMA journal_mode=WAL`` needs the write lock
+and fails at once ("database is locked", no busy timeout applies) while another process writes,
+so that step, and the migration, retry for a bounded time.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import sqlite3
 import time
 import weakref
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -25,6 +34,8 @@ from . import schema
 
 logger = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x0FEED5C  # pg_advisory_xact_lock key: one migrating process at a time
+LOCK_WAIT = 120.0  # seconds a starting process waits for a sibling's migration or write lock
+T = TypeVar("T")
 
 
 def now() -> float:
@@ -57,8 +68,7 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # let the "begin" listener issue BEGIN itself
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor = dbapi_connection.cursor()  # journal_mode=WAL is the file's, set by upgrade()
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -80,13 +90,76 @@ def alembic_config() -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run the Alembic migrations up to ``revision``; concurrent starters wait for each other
-    (an advisory lock on PostgreSQL, the write transaction on SQLite)."""
+    (an advisory lock on PostgreSQL; on SQLite a file lock, then WAL mode is set once)."""
     cfg = alembic_config()
-    with engine.begin() as conn:
-        if is_postgres(conn):
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+
+    def migrate() -> None:
+        with engine.begin() as conn:
+            if is_postgres(conn):
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
+    with _migration_lock(engine):
+        if engine.dialect.name == "sqlite":
+            retry_locked(lambda: _enable_wal(engine))
+        retry_locked(migrate)
+
+
+def _enable_wal(engine: Engine) -> None:
+    """Switch the SQLite file to WAL (it stays so): outside a transaction, on a raw connection."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        cursor.close()
+    finally:
+        raw.close()
+    if mode != "wal":  # an in-memory database: nothing to share
+        logger.debug("SQLite journal mode stays %s", mode)
+
+
+def retry_locked(action: Callable[[], T], wait: float = LOCK_WAIT) -> T:
+    """``action()``, again after a growing pause (up to ``wait`` seconds in all) while SQLite
+    says another process holds the lock."""
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    while True:
+        try:
+            return action()
+        except (sa.exc.OperationalError, sqlite3.OperationalError) as exc:  # wrapped, or from a raw cursor
+            cause = exc.orig if isinstance(exc, sa.exc.OperationalError) else exc
+            if not (isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause)):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.info("SQLite store locked by another process: retrying in %.2fs", delay)
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """On a SQLite file, an exclusive ``flock`` on ``<file>.lock``, waited for up to LOCK_WAIT
+    (released by the OS if the holder dies); nothing elsewhere."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    with open(path + ".lock", "a") as handle:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{path}.lock: another process has been migrating the store for {LOCK_WAIT:.0f}s") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any] | list[dict[str, Any]]) -> int:
