@@ -6,8 +6,8 @@ is already published, so a request sees either the old state or the new one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .config import Settings
@@ -22,6 +22,13 @@ from .render import EPOCH, RENDER_LOCK, FeedMeta, Item, render_formats
 
 DocKey = tuple[FeedKey, str]  # (feed, format)
 Signature = tuple[object, ...]
+Modified = Callable[[str, Post], datetime | None]  # (entry id, post) -> when this version was first recorded
+DocumentModified = Callable[[str, str], datetime | None]  # (document path, etag) -> when first recorded
+
+
+def no_modified(uid: str, post: Post) -> datetime | None:
+    """The dates of the front matter only (see versions.py)."""
+    return None
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class Snapshot:
     documents: Mapping[DocKey, Document]
     pages: Mapping[str, Document]  # "/" and "/opml.xml"
     signatures: Mapping[FeedKey, Signature]  # what each feed's documents were rendered from
+    updated: Mapping[FeedKey, datetime]  # each feed's `updated`: its newest entry's date
     errors: tuple[tuple[str, str], ...]  # (path, reason) of posts that failed to load
     generation: int
 
@@ -97,7 +105,8 @@ def feed_meta(settings: Settings, feed: Feed, fmt: str, updated: datetime) -> Fe
     )
 
 
-def _items(index: Index, feed: Feed, settings: Settings, cache: RenderCache, made: dict[str, Item]) -> list[Item]:
+def _items(index: Index, feed: Feed, settings: Settings, cache: RenderCache, made: dict[str, Item],
+           modified: Modified) -> list[Item]:
     """The feed's newest posts as Items; ``made`` shares each post's Item across the feeds of
     one build (a post is in several feeds; its body is decompressed once)."""
     items = []
@@ -107,13 +116,15 @@ def _items(index: Index, feed: Feed, settings: Settings, cache: RenderCache, mad
             post = index.posts[source]
             cats = tuple((n, settings.url("/categories/")) for n in post.categories)
             cats += tuple((n, settings.url("/tags/")) for n in post.tags)
-            item = made[source] = Item(post=post, uid=index.ids[source], body=cache.body(post), categories=cats)
+            uid = index.ids[source]
+            item = made[source] = Item(post=post, uid=uid, body=cache.body(post), categories=cats, modified=modified(uid, post))
         items.append(item)
     return items
 
 
-def _signature(index: Index, feed: Feed, limit: int) -> Signature:
-    return (feed.name,) + tuple((s, index.ids[s], index.posts[s].digest) for s in feed.posts[:limit])
+def _signature(index: Index, feed: Feed, limit: int, modified: Modified) -> Signature:
+    ids, posts = index.ids, index.posts
+    return (feed.name,) + tuple((s, ids[s], posts[s].digest, modified(ids[s], posts[s])) for s in feed.posts[:limit])
 
 
 def build_snapshot(
@@ -123,24 +134,46 @@ def build_snapshot(
     previous: Snapshot | None,
     errors: tuple[tuple[str, str], ...],
     workers: int = 1,
+    modified: Modified = no_modified,
 ) -> Snapshot:
     """Render every feed whose items changed since ``previous``; reuse the others' documents
-    (same bytes, same ETag)."""
+    (same bytes, same ETag). ``modified`` dates entries whose version is not their post's
+    first (versions.py)."""
     limit = settings.feed_limit
     feeds = index.feed_list()
-    signatures = {feed.key: _signature(index, feed, limit) for feed in feeds}
+    signatures = {feed.key: _signature(index, feed, limit, modified) for feed in feeds}
     documents, changed = _reuse_documents(feeds, signatures, previous)
+    redo = {f.key for f in changed}
+    updated = {f.key: previous.updated[f.key] for f in feeds if previous is not None and f.key not in redo}
     with RENDER_LOCK:  # feedgen's date formatting changes the process locale
-        documents.update(_render_feeds(index, changed, settings, cache, workers))
+        documents.update(_render_feeds(index, changed, settings, cache, workers, modified, updated))
     _prune_bodies(index, cache, limit)
     return Snapshot(
         index=index,
         documents=documents,
         pages=_pages(index, settings, documents, previous),
         signatures=signatures,
+        updated=updated,
         errors=errors,
         generation=(previous.generation + 1) if previous else 1,
     )
+
+
+def restamp(snapshot: Snapshot, settings: Settings, document_modified: DocumentModified) -> Snapshot:
+    """The snapshot with each document's Last-Modified set to the later of its newest entry
+    and the time its bytes were first recorded (versions.py); the same object when none moved."""
+    documents = dict(snapshot.documents)
+    moved = False
+    for (key, fmt), doc in snapshot.documents.items():
+        newest = snapshot.updated[key]
+        recorded = document_modified(snapshot.index.feeds[key].document_path(fmt), doc.etag)
+        when = newest if recorded is None or recorded <= newest else recorded
+        if when != doc.last_modified:
+            documents[(key, fmt)] = doc.with_last_modified(when)
+            moved = True
+    if not moved:
+        return snapshot
+    return replace(snapshot, documents=documents, pages=_pages(snapshot.index, settings, documents, None))
 
 
 def _reuse_documents(
@@ -160,28 +193,29 @@ def _reuse_documents(
 
 
 def _render_feeds(
-    index: Index, feeds: list[Feed], settings: Settings, cache: RenderCache, workers: int
+    index: Index, feeds: list[Feed], settings: Settings, cache: RenderCache, workers: int, modified: Modified,
+    updated: dict[FeedKey, datetime],
 ) -> dict[DocKey, Document]:
     """Every format of ``feeds``, their post bodies rendered into ``cache`` first. Call
     under RENDER_LOCK."""
     cache.fill([index.posts[s] for feed in feeds for s in feed.posts[: settings.feed_limit]], workers)
-    jobs = _feed_jobs(index, feeds, settings, cache)
+    jobs = _feed_jobs(index, feeds, settings, cache, modified)
     rendered = pmap_shared(_render_feed, jobs, workers, min_items=16)  # ~1 ms each
     documents: dict[DocKey, Document] = {}
     for feed, (metas, _), bodies in zip(feeds, jobs, rendered, strict=True):
-        updated = metas[RSS.name].updated
+        updated[feed.key] = newest = metas[RSS.name].updated
         for fmt in FORMATS:
-            documents[(feed.key, fmt.name)] = make_document(bodies[fmt.name], fmt.content_type, updated)
+            documents[(feed.key, fmt.name)] = make_document(bodies[fmt.name], fmt.content_type, newest)
     return documents
 
 
-def _feed_jobs(index: Index, feeds: list[Feed], settings: Settings, cache: RenderCache) -> list[FeedJob]:
+def _feed_jobs(index: Index, feeds: list[Feed], settings: Settings, cache: RenderCache, modified: Modified) -> list[FeedJob]:
     """What rendering each feed needs: its metadata per format and its items."""
     jobs: list[FeedJob] = []
     made: dict[str, Item] = {}
     for feed in feeds:
-        items = _items(index, feed, settings, cache, made)
-        updated = max((i.post.updated for i in items), default=EPOCH)
+        items = _items(index, feed, settings, cache, made, modified)
+        updated = max((i.updated for i in items), default=EPOCH)
         jobs.append(({fmt.name: feed_meta(settings, feed, fmt.name, updated) for fmt in FORMATS}, items))
     return jobs
 
