@@ -42,11 +42,14 @@ START_TIMEOUT = 60.0  # seconds to wait for gunicorn to answer /healthz (a deadl
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No FEEDSVC_* variable of the developer's shell leaks into a test."""
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No FEEDSVC_* variable of the developer's shell leaks into a test, nor a store: an app
+    made without DATABASE_URL gets its own SQLite file (the store dates versions, so a store
+    shared between tests would carry one test's history into another)."""
     for name in list(os.environ):
         if name.startswith("FEEDSVC_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("FEEDSVC_INSTANCE_DIR", str(tmp_path / "instance"))
 
 
 def post_text(title: Any = "A post", date: Any = "2024-01-01 10:00:00", body: str = "Body.\n", **meta: Any) -> str:
