@@ -1,8 +1,9 @@
 """Sending: claim due deliveries, send them on a bounded thread pool, record the outcomes.
 
 Runs from a scheduler job (never on the request path). Sending is pipelined: as soon as one
-request finishes, its slot takes the next due delivery, so a slow or dead endpoint holds one
-slot for at most the 10 s timeout and never the others.
+request finishes, its slot takes the next due delivery. A slow or dead target holds at most
+FEEDSVC_NOTIFY_PER_ENDPOINT slots of the cluster (outbox.claim), each for at most the 10 s
+timeout, so it only slows itself.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import secrets
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..config import Settings
 from . import schema
-from .outbox import Job, Kind, Status, claim, record, schedule_retry
+from .outbox import Job, Kind, Status, claim, origin, record, schedule_retry
 from .sender import Result, send
 from .signing import hub_signature, webhook_headers
 from .store import insert_ignore, now
@@ -44,6 +45,7 @@ class Dispatcher:
         self.settings = settings
         self.concurrency = settings.notify_concurrency
         self.lease = settings.notify_lease_seconds
+        self.per_target = settings.notify_per_endpoint
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
 
@@ -67,7 +69,7 @@ class Dispatcher:
         while True:
             free = self.concurrency - len(running)
             if free > 0 and time.monotonic() < deadline:
-                for job in claim(self.engine, free, self.lease):
+                for job in claim(self.engine, free, self.lease, self.per_target):
                     running[self.pool().submit(self.attempt, job)] = job
             if not running:
                 return count
@@ -113,7 +115,7 @@ class Dispatcher:
                 # one line per delivery that failed for good; attempts and successes at DEBUG
                 logger.log(logging.WARNING if status == Status.FAILED else logging.DEBUG,
                            "delivery %d (%s to %s) attempt %d: %s -> %s", sent.job.id, sent.job.kind,
-                           _origin(sent.job.url), sent.job.tries + 1, sent.result.status or sent.result.error, status)
+                           origin(sent.job.url), sent.job.tries + 1, sent.result.status or sent.result.error, status)
 
     def _finish_one(self, conn: Connection, sent: Sent) -> Status:
         job, result = sent.job, sent.result
@@ -159,12 +161,6 @@ class Dispatcher:
         since = conn.execute(sa.select(endpoints.c.failing_since).where(endpoints.c.id == job.endpoint_id)).scalar()
         if since is not None and stamp - since >= self.settings.disable_after_days * 86400:
             disable_endpoint(conn, job.endpoint_id or "", f"failing for {self.settings.disable_after_days:g} days")
-
-
-def _origin(url: str) -> str:
-    """scheme://host[:port] of a URL: enough to find the endpoint, never its query (tokens)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def disable_endpoint(conn: Connection, endpoint_id: str, reason: str) -> None:
