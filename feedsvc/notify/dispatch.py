@@ -168,7 +168,8 @@ def disable_endpoint(conn: Connection, endpoint_id: str, reason: str) -> None:
     conn.execute(sa.update(endpoints).where(endpoints.c.id == endpoint_id)
                  .values(enabled=False, disabled_reason=reason, updated_at=now()))
     conn.execute(sa.update(d).where(d.c.endpoint_id == endpoint_id, d.c.status == Status.PENDING, d.c.kind == Kind.WEBHOOK)
-                 .values(status=Status.CANCELLED, finished_at=now(), last_error=f"endpoint disabled: {reason}"))
+                 .values(status=Status.CANCELLED, finished_at=now(), last_error=f"endpoint disabled: {reason}",
+                         claimed_until=None))
     logger.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
 
 

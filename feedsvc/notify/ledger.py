@@ -43,7 +43,7 @@ from .store import is_postgres, set_meta
 logger = logging.getLogger(__name__)
 CHUNK = 500  # changes per transaction
 RECORD_LOCK = 0x0FEED5E  # pg_advisory_xact_lock key: one recorder at a time
-REFRESH_OVERLAP = 120.0  # seconds: rows recorded this long before the last refresh are read again
+REFRESH_OVERLAP = 30.0  # seconds: rows recorded this long before the last refresh are read again (commit order)
 
 
 class Version(NamedTuple):
@@ -107,7 +107,6 @@ class Recorder:
                 self._observe_all_posts(seen_at, current, clean)
             else:
                 seen = [Observation(c.uid, post_hash(p) if (p := current.get(c.uid)) else GONE, p) for c in changes]
-                self._lane = BULK if len(seen) > self.settings.notify_burst else LIVE
                 self._record(schema.content_state, seen_at, seen, self._post_events, whole=False)
             self._retry_posts = False
         except SQLAlchemyError:
@@ -155,7 +154,6 @@ class Recorder:
             logger.warning("%d posts failed to load: deletions wait for a clean load", len(missing))
         else:
             seen += [Observation(uid, GONE, None) for uid in missing]
-        self._lane = BULK if len(seen) > self.settings.notify_burst else LIVE
         self._record(schema.content_state, seen_at, seen, self._post_events, whole=True, initialise="initialized")
         self._loaded = True
 
@@ -187,6 +185,8 @@ class Recorder:
         initialising a store is one step: a process starting beside it finds all or nothing)."""
         if not seen and initialise is None:
             return
+        if table is schema.content_state:
+            self._lane = LIVE
         step = (len(seen) or 1) if whole else CHUNK
         for start in range(0, max(len(seen), 1), step):
             chunk = seen[start:start + step]
@@ -196,6 +196,8 @@ class Recorder:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": RECORD_LOCK})
                 quiet = initialise is not None and set_meta(conn, initialise, datetime.now(UTC).isoformat())
                 applied, known = self._apply(conn, table, seen_at, chunk)
+                if table is schema.content_state and len(applied) > self.settings.notify_burst:
+                    self._lane = BULK  # a burst: sent after ordinary changes (the documents' too)
                 made = make_events(conn, applied) if applied and not quiet else 0
             cache = self.posts if table is schema.content_state else self.topics
             cache.update(known)

@@ -142,7 +142,8 @@ def claim(engine: Engine, limit: int, lease: float, per_target: int = 4) -> list
             else:
                 jobs.append(job)
         if dropped:  # the endpoint was disabled or the subscription ended since the row was made
-            conn.execute(sa.update(d).where(d.c.id.in_(dropped)).values(status=Status.CANCELLED, finished_at=stamp))
+            conn.execute(sa.update(d).where(d.c.id.in_(dropped)).values(status=Status.CANCELLED, finished_at=stamp,
+                                                                         claimed_until=None))
     return jobs
 
 
@@ -152,9 +153,8 @@ def _fair_ids(conn: Connection, stamp: float, limit: int, per_target: int) -> li
     d = schema.deliveries
     if is_postgres(conn):
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
-    in_flight = {t: int(n) for t, n in conn.execute(
-        sa.select(d.c.target, sa.func.count()).where(d.c.claimed_until > stamp, d.c.status == Status.PENDING)
-        .group_by(d.c.target))}
+    in_flight = {t: int(n) for t, n in conn.execute(  # finishing a delivery clears claimed_until
+        sa.select(d.c.target, sa.func.count()).where(d.c.claimed_until > stamp).group_by(d.c.target))}
     full = [t for t, n in in_flight.items() if n >= per_target]
     query = (sa.select(d.c.id, d.c.target).where(d.c.status == Status.PENDING, d.c.next_at <= stamp)
              .order_by(d.c.priority, d.c.next_at, d.c.id).limit(limit * per_target + 64))
