@@ -101,7 +101,7 @@ class Settings:
         4, "Sends in flight per webhook endpoint or WebSub callback host, across all processes.", "tuning", at_least(1),
     )
     notify_burst: int = _setting(
-        100, "A reload with more post changes than this is a burst: its deliveries wait behind ordinary changes.",
+        100, "More post changes of one kind (published, updated, deleted) recorded together are a burst, sent after ordinary changes.",
         "tuning", at_least(1),
     )
     notify_lease_seconds: float = _setting(

@@ -139,14 +139,15 @@ class Subscribers:
         return [e for e, types in found.values() if not types or type_ in types]
 
 
-def add_post_events(conn: Connection, applied: Sequence[PostEvent], priority: int) -> int:
-    """The webhook events of ``applied`` changes and their due deliveries; how many events."""
+def add_post_events(conn: Connection, applied: Sequence[PostEvent], priorities: Sequence[int]) -> int:
+    """The webhook events of ``applied`` changes and their due deliveries (each event's with its
+    priority); how many events."""
     rows = [_event_row(f"post:{e.uid}:{e.version}@{e.recorded:.0f}", TYPES[e.kind], e.uid, "application/json",
                        event_body(TYPES[e.kind], post_data(e)), json.dumps(e.labels)) for e in applied]
     ids = insert_events(conn, rows)
     subscribers = Subscribers(conn)
     due = [Delivery(Kind.WEBHOOK, endpoint.url, event_id=event_id, endpoint_id=endpoint.id, priority=priority)
-           for event_id, event in zip(ids, applied, strict=True)
+           for event_id, event, priority in zip(ids, applied, priorities, strict=True)
            for endpoint in subscribers.of(TYPES[event.kind], event.labels)]
     enqueue(conn, due)
     logger.debug("%d post events: %d webhook deliveries due", len(ids), len(due))

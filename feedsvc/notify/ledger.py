@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -196,8 +197,6 @@ class Recorder:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": RECORD_LOCK})
                 quiet = initialise is not None and set_meta(conn, initialise, datetime.now(UTC).isoformat())
                 applied, known = self._apply(conn, table, seen_at, chunk)
-                if table is schema.content_state and len(applied) > self.settings.notify_burst:
-                    self._lane = BULK  # a burst: sent after ordinary changes (the documents' too)
                 made = make_events(conn, applied) if applied and not quiet else 0
             cache = self.posts if table is schema.content_state else self.topics
             cache.update(known)
@@ -252,7 +251,14 @@ class Recorder:
             else:
                 kind, shown = ("published" if row is None or row.hash == GONE else "updated"), labels(post)
             events.append(PostEvent(seen.key, kind, version, recorded, post, shown))
-        return add_post_events(conn, events, self._lane)
+        # A burst is many changes of one kind in one transaction (a folder moved away or back, a
+        # bulk edit): those are sent after ordinary changes, and so are the documents they change.
+        # An edit recorded beside a mass deletion or restore stays ordinary.
+        kinds = Counter(e.kind for e in events)
+        burst = {kind for kind, n in kinds.items() if n > self.settings.notify_burst}
+        if burst:
+            self._lane = BULK
+        return add_post_events(conn, events, [BULK if e.kind in burst else LIVE for e in events])
 
     def _topic_events(self, conn: Connection, applied: list[tuple[Observation, int, float, Any]]) -> int:
         events = [TopicEvent(seen.key, version, recorded, seen.payload.content_type, seen.payload.body)
