@@ -17,7 +17,7 @@ from typing import Any
 
 from ..changes import ChangeSet
 from ..config import ConfigError, Settings
-from ..service import FeedService
+from ..service import FeedService, release_free_memory
 from . import endpoints
 from .dispatch import Dispatcher, expire_subscriptions
 from .ledger import Recorder
@@ -67,8 +67,13 @@ class Notifier:
                 job.modify(next_run_time=datetime.now(UTC))
 
     def run_once(self, budget: float = 30.0) -> int:
-        """Send everything due (the scheduler job; tests call it); the attempts made."""
-        return self.dispatcher.run(budget)
+        """Send everything due (the scheduler job; tests call it); the attempts made. After a
+        run that sent something, freed heap pages go back to the OS (as after a reload): the
+        sender threads' allocations would otherwise stay in RSS once a backlog is sent."""
+        attempts = self.dispatcher.run(budget)
+        if attempts:
+            release_free_memory()
+        return attempts
 
     def job(self) -> None:
         try:
