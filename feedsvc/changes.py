@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .index import FeedKey
+from .index import FeedKey, Index
 from .posts import Post
 from .snapshot import Snapshot
 
@@ -46,9 +46,14 @@ class ChangeSet:
 
 def diff_snapshots(old: Snapshot, new: Snapshot) -> ChangeSet:
     """Posts compared by entry id and content digest; documents by ETag."""
+    return ChangeSet(new.generation, diff_posts(old.index, new.index), diff_documents(old, new), new)
+
+
+def diff_posts(old: Index, new: Index) -> tuple[PostChange, ...]:
+    """The posts published, updated or removed between two indexes, by entry id."""
     # Only posts whose object or id differs can have changed (unchanged files keep their Post).
-    old_ids, new_ids = old.index.ids, new.index.ids
-    old_all, new_all = old.index.posts, new.index.posts
+    old_ids, new_ids = old.ids, new.ids
+    old_all, new_all = old.posts, new.posts
     old_posts = {old_ids[s]: p for s, p in old_all.items() if new_all.get(s) is not p or new_ids[s] != old_ids[s]}
     new_posts = {new_ids[s]: p for s, p in new_all.items() if old_all.get(s) is not p or old_ids[s] != new_ids[s]}
     changes = []
@@ -60,6 +65,11 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> ChangeSet:
             changes.append(PostChange(REMOVED, uid, None, before))
         elif before.digest != after.digest or before.permalink != after.permalink:
             changes.append(PostChange(UPDATED, uid, after, before))
+    return tuple(changes)
+
+
+def diff_documents(old: Snapshot, new: Snapshot) -> tuple[DocumentChange, ...]:
+    """The documents whose bytes (ETag) differ, appeared or went."""
     docs = []
     for key in sorted(new.documents.keys() | old.documents.keys(), key=lambda k: (k[0].kind, k[0].key, k[1])):
         a, b = old.documents.get(key), new.documents.get(key)
@@ -67,5 +77,4 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> ChangeSet:
             continue
         feed = (new.index.feeds.get(key[0]) or old.index.feeds[key[0]])
         docs.append(DocumentChange(key[0], key[1], feed.document_path(key[1]), a.etag if a else None, b.etag if b else None))
-    return ChangeSet(new.generation, tuple(changes), tuple(docs), new)
-
+    return tuple(docs)

@@ -129,11 +129,20 @@ def build(outdir: str) -> None:
     from .service import FeedService
 
     settings = settings_or_exit()
-    snapshot = FeedService(settings).current()
+    service = FeedService(settings)
+    notifier = None
+    if settings.notify:  # the store dates edited versions: the same dates as `feedsvc serve`
+        from .notify import start_notifier
+
+        notifier = start_notifier(service)
     try:
-        report = export(snapshot.by_path(), outdir)
+        snapshot = service.current()
+        report = export(snapshot.by_path(settings.archive_size), outdir)
     except OSError as exc:
         raise click.ClickException(f"cannot write {outdir}: {exc.strerror or exc}") from None
+    finally:
+        if notifier is not None:
+            notifier.close()
     for path, reason in snapshot.errors:
         click.echo(f"{path}: {reason}", err=True)
     for path, reason in report.skipped:

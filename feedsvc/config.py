@@ -125,7 +125,18 @@ class Settings:
     webhooks: tuple[Mapping[str, Any], ...] = _setting(
         (), "Webhook endpoints declared as [[webhooks]] tables (TOML file only).", "push", env=False,
     )
+    retention_days: float = _setting(
+        7.0, "Delivered, failed and cancelled deliveries, their attempts and events are pruned after this many days.",
+        "push", above(0),
+    )
     notify_concurrency: int = _setting(32, "Webhook and WebSub sends in flight per process.", "tuning", at_least(1))
+    notify_per_endpoint: int = _setting(
+        4, "Sends in flight per webhook endpoint or WebSub callback host, across all processes.", "tuning", at_least(1),
+    )
+    notify_burst: int = _setting(
+        100, "More post changes of one kind (published, updated, deleted) recorded together are a burst, sent after ordinary changes.",
+        "tuning", at_least(1),
+    )
     notify_lease_seconds: float = _setting(
         30.0, "A claimed delivery whose process died is sent again after this many seconds.", "tuning", above(0),
     )

@@ -50,6 +50,10 @@ class Document:
         """The Last-Modified header value (RFC 9110 5.6.7 IMF-fixdate), formatted once."""
         return http_date(self.last_modified) if self.last_modified is not None else None
 
+    def with_last_modified(self, when: datetime | None) -> Document:
+        """The same bytes and ETag with another Last-Modified; compressed variants are shared."""
+        return Document(self.body, self.content_type, when, self.etag, self._variants)
+
     def variant(self, encoding: str) -> Variant:
         """The body in ``encoding``, compressed once per document and then reused."""
         found = self._variants.get(encoding)

@@ -65,6 +65,13 @@ class Item:
     uid: str
     body: RenderedBody
     categories: tuple[tuple[str, str], ...]  # (name, scheme URL)
+    modified: datetime | None = None  # when this version was first recorded (versions.py), if not the first
+
+    @property
+    def updated(self) -> datetime:
+        """The entry's ``updated``: the front matter's, or later when a newer version was recorded."""
+        post_updated = self.post.updated
+        return post_updated if self.modified is None or self.modified <= post_updated else self.modified
 
     @property
     def image(self) -> str:
@@ -190,7 +197,7 @@ def _add_entry(fg: FeedGenerator, item: Item) -> None:
     fe.title(post.title)
     fe.link(href=post.permalink, rel="alternate", type="text/html")
     fe.published(post.published)
-    fe.updated(post.updated)
+    fe.updated(item.updated)
     fe.pubDate(post.published)
     for author in post.authors:  # Atom author; RSS <author> must be an e-mail: dc:creator instead
         fe.author({"name": author.name, **({"uri": author.url} if author.url else {})})
@@ -273,7 +280,7 @@ def json_item(item: Item) -> dict[str, Any]:
     if item.body.summary:
         out["summary"] = plain_text(item.body.summary)  # JSON Feed 1.1: summary is plain text
     out["date_published"] = _rfc3339(post.published)
-    out["date_modified"] = _rfc3339(post.updated)
+    out["date_modified"] = _rfc3339(item.updated)
     if item.image:
         out["image"] = item.image
     if post.authors:

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .changes import ChangeSet, diff_snapshots
+from .changes import ChangeSet, PostChange, diff_documents, diff_posts
 from .config import Settings
 from .index import Index, build_index, placement
 from .loader import ContentFolderError, ContentLoader
 from .parallel import default_workers
 from .posts import Post
-from .snapshot import RenderCache, Snapshot, build_snapshot
+from .snapshot import RenderCache, Snapshot, build_snapshot, restamp
+from .versions import ContentDates, VersionLedger
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +58,10 @@ class Status:
 class FeedService:
     """Owns the loader and the render cache; ``snapshot`` is the one reference readers see."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, ledger: VersionLedger | None = None) -> None:
         self.settings = settings
+        self.ledger: VersionLedger = ledger or ContentDates()
+        self._observe_all = True  # the next applied reload shows the ledger everything
         self.loader = ContentLoader(settings)
         self.cache = RenderCache()
         self.status: Status | None = None  # the one published value (snapshot + health)
@@ -74,6 +77,13 @@ class FeedService:
         """Call ``callback(changes)`` after every reload that changed something (never for a
         process's first load). It runs in the reloading thread: it must not block on I/O."""
         self._subscribers.append(callback)
+
+    def use_ledger(self, ledger: VersionLedger) -> None:
+        """Take version dates from ``ledger`` (the push store) from the next reload on, which
+        rebuilds and shows the ledger every post and document."""
+        with self._reload_lock:
+            self.ledger = ledger
+            self._observe_all = True
 
     def on_reload(self, callback: Callable[[ReloadReport], None]) -> None:
         """Call ``callback(report)`` after every reload (the scheduler uses it)."""
@@ -104,13 +114,16 @@ class FeedService:
         return report
 
     def _reload(self, started: float) -> ReloadReport:
+        seen_at = time.time()  # observations are ordered by the start of the scan that made them
         try:
             files = self.loader.scan()
         except ContentFolderError as exc:
             return self._keep(started, str(exc))
         todo, gone = self.loader.plan(files)
         now = utcnow()
-        if self._snapshot is not None and not todo and not gone and not self._publication_due(now):
+        dates_moved = self.ledger.refresh()
+        if (self._snapshot is not None and not todo and not gone and not self._publication_due(now)
+                and not dates_moved and not self._observe_all):
             self._degraded = None
             return self._report(started, 0, 0, NO_CHANGES, applied=False)
         refusal = self._removal_guard(gone)
@@ -124,15 +137,19 @@ class FeedService:
         same_files = len(before) == len(todo) and not gone and not self._publication_due(now)
         reused = self._reuse_index(before, result.posts) if same_files else None
         index = reused or build_index(result.posts.values(), self.settings, now)
-        snapshot = build_snapshot(index, self.settings, self.cache, self._snapshot, result.errors, workers)
-        previous, self._snapshot = self._snapshot, snapshot
+        previous = self._snapshot
+        snapshot, posts_changed = self._build(seen_at, index, previous, result.errors, workers)
+        if previous is not None and _same(previous, snapshot):  # e.g. the ledger's dates moved nothing
+            self._degraded = None
+            return self._report(started, result.reread, result.removed, NO_CHANGES, applied=False)
+        self._snapshot = snapshot
         # Hand the pages the old snapshot freed back to the OS (a 1-3 ms trim): before gunicorn
         # forks workers from this process, and after every change, or fragmentation grows RSS.
         release_free_memory(collect=previous is None)
         self._degraded = None
         changed = NO_CHANGES
         if previous is not None:
-            changes = diff_snapshots(previous, snapshot)
+            changes = ChangeSet(snapshot.generation, posts_changed, diff_documents(previous, snapshot), snapshot)
             changed = _counts(changes)
             if changes:
                 self._emit(changes)
@@ -143,6 +160,18 @@ class FeedService:
             changed, report.seconds,
         )
         return report
+
+    def _build(self, seen_at: float, index: Index, previous: Snapshot | None, errors: tuple[tuple[str, str], ...],
+               workers: int) -> tuple[Snapshot, tuple[PostChange, ...]]:
+        """Show the ledger what this scan saw, render with its dates, then stamp Last-Modified."""
+        everything = self._observe_all or previous is None
+        posts_changed = diff_posts(previous.index, index) if previous is not None else ()
+        ledger = self.ledger
+        ledger.observe_posts(seen_at, None if everything else posts_changed, index, not errors)
+        snapshot = build_snapshot(index, self.settings, self.cache, previous, errors, workers, ledger.post_modified)
+        ledger.observe_documents(seen_at, None if everything or previous is None else diff_documents(previous, snapshot), snapshot)
+        self._observe_all = False
+        return restamp(snapshot, self.settings, ledger.document_modified, self.cache), posts_changed
 
     def _reuse_index(self, before: dict[str, Post | None], posts: dict[str, Post]) -> Index | None:
         """When known files changed only in content (not dates, names, links or ids), the
@@ -245,6 +274,15 @@ def release_free_memory(collect: bool = False) -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to trim
         pass
+
+
+def _same(old: Snapshot, new: Snapshot) -> bool:
+    """Whether ``new`` serves exactly what ``old`` does (same documents, pages and posts)."""
+    if old.index.posts != new.index.posts or old.index.ids != new.index.ids or old.errors != new.errors:
+        return False
+    if len(old.documents) != len(new.documents) or any(new.documents.get(k) is not d for k, d in old.documents.items()):
+        return False
+    return all(new.pages.get(k) is d for k, d in old.pages.items())
 
 
 def _counts(changes: ChangeSet) -> dict[str, int]:

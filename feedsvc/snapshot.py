@@ -7,8 +7,8 @@ is already published, so a request sees either the old state or the new one.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .config import Settings
@@ -24,6 +24,13 @@ from .render import EPOCH, RENDER_LOCK, FeedMeta, Item, plain_text, render_forma
 DocKey = tuple[FeedKey, str]  # (feed, format)
 FORMAT_NAMES = frozenset(fmt.name for fmt in FORMATS)
 Signature = tuple[object, ...]
+Modified = Callable[[str, Post], datetime | None]  # (entry id, post) -> when this version was first recorded
+DocumentModified = Callable[[str, str], datetime | None]  # (document path, etag) -> when first recorded
+
+
+def no_modified(uid: str, post: Post) -> datetime | None:
+    """The dates of the front matter only (see versions.py)."""
+    return None
 
 
 @dataclass(frozen=True)
@@ -34,10 +41,12 @@ class Snapshot:
     documents: Mapping[DocKey, Document]
     pages: Mapping[str, Document]  # by site path: "/", each feed's "<folder>/", "/opml.xml", "/feed.xsl", "/feed.css"
     signatures: Mapping[FeedKey, Signature]  # what each feed's documents were rendered from
+    updated: Mapping[FeedKey, datetime]  # each feed's `updated`: its newest entry's date
     errors: tuple[tuple[str, str], ...]  # (path, reason) of posts that failed to load
     generation: int
 
     archives: ArchivePages | None = None  # renders and keeps archive pages; shared by later snapshots
+    modified: Modified = no_modified  # the version ledger's entry dates this snapshot was rendered with
 
     def document(self, key: FeedKey, fmt: str) -> Document | None:
         return self.documents.get((key, fmt))
@@ -47,7 +56,7 @@ class Snapshot:
         feed = self.index.feeds.get(key)
         if feed is None or self.archives is None:
             return None
-        return self.archives.document(self.index, feed, page, fmt)
+        return self.archives.document(self.index, feed, page, fmt, self.modified)
 
     def by_path(self, archive_size: int = 0) -> Iterator[tuple[str, Document]]:
         """Every document this snapshot serves, with its site path (percent-encoded), in a
@@ -104,26 +113,28 @@ class ArchivePages:
         self.bodies = cache  # read only here: bodies the current documents already rendered
         self.cache = DocumentCache(settings.archive_cache_mb * 1024 * 1024)
 
-    def document(self, index: Index, feed: Feed, page: int, fmt: str) -> Document | None:
+    def document(self, index: Index, feed: Feed, page: int, fmt: str, modified: Modified) -> Document | None:
         size = self.settings.archive_size
         if not 1 <= page <= feed.archive_pages(size) or fmt not in FORMAT_NAMES:
             return None
         sources = feed.archive_page(page, size)
-        posts = index.posts
-        key = (feed.key, page, feed.name) + tuple((s, index.ids[s], posts[s].digest, posts[s].updated) for s in sources)
+        posts, ids = index.posts, index.ids
+        key = (feed.key, page, feed.name) + tuple(
+            (s, ids[s], posts[s].digest, posts[s].updated, modified(ids[s], posts[s])) for s in sources)
         group = self.cache.get(key)
         if group is None:
             with RENDER_LOCK:  # feedgen's date formatting changes the process locale
                 group = self.cache.get(key)  # another request may have rendered it meanwhile
                 if group is None:
-                    group = self._render(index, feed, page, sources)
+                    group = self._render(index, feed, page, sources, modified)
                     self.cache.put(key, group)
         return group[fmt]
 
-    def _render(self, index: Index, feed: Feed, page: int, sources: tuple[str, ...]) -> dict[str, Document]:
+    def _render(self, index: Index, feed: Feed, page: int, sources: tuple[str, ...],
+                modified: Modified) -> dict[str, Document]:
         settings = self.settings
-        items = [_item(index, s, settings, self._body(index.posts[s])) for s in sources]
-        updated = max(i.post.updated for i in items)
+        items = [_item(index, s, settings, self._body(index.posts[s]), modified) for s in sources]
+        updated = max(i.updated for i in items)
         metas = {fmt.name: feed_meta(settings, feed, fmt.name, updated, archive_page=page) for fmt in FORMATS}
         bodies = render_formats(metas, items)
         return {fmt.name: make_document(bodies[fmt.name], fmt.content_type, updated) for fmt in FORMATS}
@@ -184,29 +195,33 @@ def _archive_meta(settings: Settings, feed: Feed, fmt: str, current: FeedMeta, p
     return dataclasses.replace(current, self_url=self_url, hubs=(), history=history, archive=True)
 
 
-def _items(index: Index, feed: Feed, settings: Settings, cache: RenderCache, made: dict[str, Item]) -> list[Item]:
+def _items(index: Index, feed: Feed, settings: Settings, cache: RenderCache, made: dict[str, Item],
+           modified: Modified) -> list[Item]:
     """The feed's newest posts as Items; ``made`` shares each post's Item across the feeds of
     one build (a post is in several feeds; its body is decompressed once)."""
     items = []
     for source in feed.posts[: settings.feed_limit]:
         item = made.get(source)
         if item is None:
-            item = made[source] = _item(index, source, settings, cache.body(index.posts[source]))
+            item = made[source] = _item(index, source, settings, cache.body(index.posts[source]), modified)
         items.append(item)
     return items
 
 
-def _item(index: Index, source: str, settings: Settings, body: RenderedBody) -> Item:
+def _item(index: Index, source: str, settings: Settings, body: RenderedBody, modified: Modified) -> Item:
     post = index.posts[source]
+    uid = index.ids[source]
     cats = tuple((n, settings.url("/categories/")) for n in post.categories)
     cats += tuple((n, settings.url("/tags/")) for n in post.tags)
-    return Item(post=post, uid=index.ids[source], body=body, categories=cats)
+    return Item(post=post, uid=uid, body=body, categories=cats, modified=modified(uid, post))
 
 
-def _signature(index: Index, feed: Feed, limit: int, archive_size: int) -> Signature:
-    """What a feed's current documents show: its name, the prev-archive page, its items."""
+def _signature(index: Index, feed: Feed, limit: int, archive_size: int, modified: Modified) -> Signature:
+    """What a feed's current documents show: its name, the prev-archive page, its items
+    (with the dates the version ledger gives them)."""
+    ids, posts = index.ids, index.posts
     head = (feed.name, feed.archive_pages(archive_size))
-    return head + tuple((s, index.ids[s], index.posts[s].digest) for s in feed.posts[:limit])
+    return head + tuple((s, ids[s], posts[s].digest, modified(ids[s], posts[s])) for s in feed.posts[:limit])
 
 
 def build_snapshot(
@@ -216,25 +231,49 @@ def build_snapshot(
     previous: Snapshot | None,
     errors: tuple[tuple[str, str], ...],
     workers: int = 1,
+    modified: Modified = no_modified,
 ) -> Snapshot:
     """Render every feed whose items changed since ``previous``; reuse the others' documents
-    (same bytes, same ETag)."""
+    (same bytes, same ETag). ``modified`` dates entries whose version is not their post's
+    first (versions.py)."""
     limit = settings.feed_limit
     feeds = index.feed_list()
-    signatures = {feed.key: _signature(index, feed, limit, settings.archive_size) for feed in feeds}
+    signatures = {feed.key: _signature(index, feed, limit, settings.archive_size, modified) for feed in feeds}
     documents, changed = _reuse_documents(feeds, signatures, previous)
+    redo = {f.key for f in changed}
+    updated = {f.key: previous.updated[f.key] for f in feeds if previous is not None and f.key not in redo}
     with RENDER_LOCK:  # feedgen's date formatting changes the process locale
-        documents.update(_render_feeds(index, changed, settings, cache, workers))
+        documents.update(_render_feeds(index, changed, settings, cache, workers, modified, updated))
     _prune_bodies(index, cache, limit)
     return Snapshot(
         index=index,
         documents=documents,
         pages=_pages(index, settings, documents, previous, {feed.key for feed in changed}, cache),
         signatures=signatures,
+        updated=updated,
         errors=errors,
         generation=(previous.generation + 1) if previous else 1,
         archives=previous.archives if previous else ArchivePages(settings, cache),
+        modified=modified,
     )
+
+
+def restamp(snapshot: Snapshot, settings: Settings, document_modified: DocumentModified, cache: RenderCache) -> Snapshot:
+    """The snapshot with each document's Last-Modified set to the later of its newest entry
+    and the time its bytes were first recorded (versions.py); the same object when none moved."""
+    documents = dict(snapshot.documents)
+    moved: set[FeedKey] = set()
+    for (key, fmt), doc in snapshot.documents.items():
+        newest = snapshot.updated[key]
+        recorded = document_modified(snapshot.index.feeds[key].document_path(fmt), doc.etag)
+        when = newest if recorded is None or recorded <= newest else recorded
+        if when != doc.last_modified:
+            documents[(key, fmt)] = doc.with_last_modified(when)
+            moved.add(key)
+    if not moved:
+        return snapshot
+    # the pages show each feed's Last-Modified: those of the feeds that moved are made again
+    return replace(snapshot, documents=documents, pages=_pages(snapshot.index, settings, documents, snapshot, moved, cache))
 
 
 def _reuse_documents(
@@ -254,28 +293,29 @@ def _reuse_documents(
 
 
 def _render_feeds(
-    index: Index, feeds: list[Feed], settings: Settings, cache: RenderCache, workers: int
+    index: Index, feeds: list[Feed], settings: Settings, cache: RenderCache, workers: int, modified: Modified,
+    updated: dict[FeedKey, datetime],
 ) -> dict[DocKey, Document]:
     """Every format of ``feeds``, their post bodies rendered into ``cache`` first. Call
     under RENDER_LOCK."""
     cache.fill([index.posts[s] for feed in feeds for s in feed.posts[: settings.feed_limit]], workers)
-    jobs = _feed_jobs(index, feeds, settings, cache)
+    jobs = _feed_jobs(index, feeds, settings, cache, modified)
     rendered = pmap_shared(_render_feed, jobs, workers, min_items=16)  # ~1 ms each
     documents: dict[DocKey, Document] = {}
     for feed, (metas, _), bodies in zip(feeds, jobs, rendered, strict=True):
-        updated = metas[RSS.name].updated
+        updated[feed.key] = newest = metas[RSS.name].updated
         for fmt in FORMATS:
-            documents[(feed.key, fmt.name)] = make_document(bodies[fmt.name], fmt.content_type, updated)
+            documents[(feed.key, fmt.name)] = make_document(bodies[fmt.name], fmt.content_type, newest)
     return documents
 
 
-def _feed_jobs(index: Index, feeds: list[Feed], settings: Settings, cache: RenderCache) -> list[FeedJob]:
+def _feed_jobs(index: Index, feeds: list[Feed], settings: Settings, cache: RenderCache, modified: Modified) -> list[FeedJob]:
     """What rendering each feed needs: its metadata per format and its items."""
     jobs: list[FeedJob] = []
     made: dict[str, Item] = {}
     for feed in feeds:
-        items = _items(index, feed, settings, cache, made)
-        updated = max((i.post.updated for i in items), default=EPOCH)
+        items = _items(index, feed, settings, cache, made, modified)
+        updated = max((i.updated for i in items), default=EPOCH)
         jobs.append(({fmt.name: feed_meta(settings, feed, fmt.name, updated) for fmt in FORMATS}, items))
     return jobs
 

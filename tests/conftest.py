@@ -43,12 +43,24 @@ SITE_URL = "https://blog.example.org"
 START_TIMEOUT = 60.0  # seconds to wait for gunicorn to answer /healthz (a deadline, not a sleep)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Apps made by module-scoped fixtures (set up before the per-test environment below) get a
+    store of this session, never the checkout's instance/ folder with earlier runs' history."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FEEDSVC_INSTANCE_DIR", str(tmp_path_factory.mktemp("instance")))
+        yield
+
+
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No FEEDSVC_* variable of the developer's shell leaks into a test."""
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No FEEDSVC_* variable of the developer's shell leaks into a test, nor a store: an app
+    made without DATABASE_URL gets its own SQLite file (the store dates versions, so a store
+    shared between tests would carry one test's history into another)."""
     for name in list(os.environ):
         if name.startswith("FEEDSVC_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("FEEDSVC_INSTANCE_DIR", str(tmp_path / "instance"))
 
 
 def post_text(title: Any = "A post", date: Any = "2024-01-01 10:00:00", body: str = "Body.\n", **meta: Any) -> str:

@@ -1,28 +1,28 @@
 """Push: signed webhooks and a built-in WebSub hub, delivered durably, once per cluster.
 
 Depends on the core (FeedService's change stream), never the reverse, and on no web framework:
-``Notifier.start`` runs the migrations and records or reconciles the content state; its
+``Notifier.start`` runs the migrations and makes the store the service's version ledger
+(ledger.py: every reload records what it observed, in the reloading thread); its
 ``register`` adds this process's jobs to the scheduler (runtime.py). The app mounts the HTTP
 side (``api.bp``: /api/webhooks, ``websub.bp``: /websub). Tuning comes from Settings
-(FEEDSVC_NOTIFY_CONCURRENCY, _LEASE_SECONDS, _POLL_SECONDS, FEEDSVC_WEBSUB_RATE_LIMIT).
+(FEEDSVC_NOTIFY_CONCURRENCY, _PER_ENDPOINT, _BURST, _LEASE_SECONDS, _POLL_SECONDS,
+FEEDSVC_RETENTION_DAYS, FEEDSVC_WEBSUB_RATE_LIMIT).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
 from ..changes import ChangeSet
 from ..config import ConfigError, Settings
-from ..service import FeedService
-from ..snapshot import Snapshot
+from ..service import FeedService, release_free_memory
 from . import endpoints
 from .dispatch import Dispatcher, expire_subscriptions
-from .events import Recorder
+from .ledger import Recorder
 from .ratelimit import RateLimiter
+from .retention import prune
 from .store import default_url, make_engine, upgrade
 
 logger = logging.getLogger(__name__)
@@ -39,35 +39,24 @@ class Notifier:
         self.recorder = Recorder(self.engine, settings)
         self.dispatcher = Dispatcher(self.engine, settings)
         self.rate_limiter = RateLimiter(settings.websub_rate_limit)
-        self._pending: deque[ChangeSet] = deque()
-        self._lock = threading.Lock()
         self._scheduler: Any = None
-        self._deletions_pending = False
 
     def start(self) -> None:
-        """Migrate, sync the config's endpoints, then record or reconcile the content state."""
+        """Migrate, sync the config's endpoints, then make the store the service's version
+        ledger: the rescan that follows compares every post and document with the store (on
+        an empty store it records them and announces nothing)."""
         upgrade(self.engine)
         try:
             endpoints.sync_config(self.engine, list(self.settings.webhooks), self.settings.allow_private_targets)
         except ValueError as exc:
             raise ConfigError(f"FEEDSVC_CONFIG: {exc}") from None
-        made = self.recorder.start(self.fresh_snapshot)
-        # With posts failing to load, a post missing from the snapshot may be unreadable rather
-        # than deleted: deletions are announced once a load is clean (run_once checks).
-        self._deletions_pending = bool(self.service.current().errors)
-        if self._deletions_pending:
-            logger.warning("%d posts failed to load: deletions made while stopped wait for a clean load", len(self.service.current().errors))
-        if made:
-            logger.info("%d changes made while no process was running recorded", made)
-
-    def fresh_snapshot(self) -> Snapshot:
-        """A rescan now: newer than any stored state read before this call."""
+        self.service.use_ledger(self.recorder)
         self.service.reload()
-        return self.service.current()
+        if self.recorder.made:
+            logger.info("%d changes made while no process was running recorded", self.recorder.made)
 
     def on_changes(self, changes: ChangeSet) -> None:
-        """FeedService subscriber: no I/O here, only queue and wake the send job."""
-        self._pending.append(changes)
+        """FeedService subscriber: the reload recorded the changes already; wake the send job."""
         self.wake()
 
     def wake(self) -> None:
@@ -78,15 +67,13 @@ class Notifier:
                 job.modify(next_run_time=datetime.now(UTC))
 
     def run_once(self, budget: float = 30.0) -> int:
-        """Record queued changes, then send everything due. The scheduler job; tests call it."""
-        with self._lock:
-            while self._pending:
-                self.recorder.apply(self._pending.popleft())
-            snapshot = self.service.snapshot
-            if self._deletions_pending and snapshot is not None and not snapshot.errors:
-                self.recorder.reconcile(self.fresh_snapshot)
-                self._deletions_pending = bool(self.service.current().errors)
-            return self.dispatcher.run(budget)
+        """Send everything due (the scheduler job; tests call it); the attempts made. After a
+        run that sent something, freed heap pages go back to the OS (as after a reload): the
+        sender threads' allocations would otherwise stay in RSS once a backlog is sent."""
+        attempts = self.dispatcher.run(budget)
+        if attempts:
+            release_free_memory()
+        return attempts
 
     def job(self) -> None:
         try:
@@ -95,10 +82,12 @@ class Notifier:
             logger.exception("push job failed")
 
     def housekeeping(self) -> None:
+        """Expire WebSub leases and prune what is older than FEEDSVC_RETENTION_DAYS."""
         try:
             expired = expire_subscriptions(self.engine)
             if expired:
                 logger.info("%d WebSub subscriptions expired", expired)
+            prune(self.engine, self.settings.retention_days)
         except Exception:
             logger.exception("push housekeeping failed")
 
@@ -107,7 +96,8 @@ class Notifier:
         self._scheduler = scheduler
         scheduler.add_job(self.job, "interval", seconds=self.settings.notify_poll_seconds, id=SEND_JOB, replace_existing=True,
                           next_run_time=datetime.now(UTC))
-        scheduler.add_job(self.housekeeping, "interval", seconds=300, id=HOUSEKEEPING_JOB, replace_existing=True)
+        scheduler.add_job(self.housekeeping, "interval", seconds=300, id=HOUSEKEEPING_JOB, replace_existing=True,
+                          next_run_time=datetime.now(UTC))
 
     def close(self) -> None:
         self.dispatcher.shutdown()

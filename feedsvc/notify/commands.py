@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..config import Settings
 from ..service import FeedService
 from . import database_url, start_notifier
+from .events import backfill as backfill_events
 from .store import make_engine, upgrade
 
 
@@ -25,6 +26,8 @@ def backfill(settings: Settings) -> int:
     service = FeedService(settings)
     notifier = start_notifier(service)
     try:
-        return int(notifier.recorder.backfill(service.current()))
+        snapshot = service.current()
+        with notifier.engine.begin() as conn:
+            return backfill_events(conn, ((snapshot.index.ids[s], p) for s, p in snapshot.index.posts.items()))
     finally:
         notifier.close()

@@ -1,8 +1,9 @@
 """Sending: claim due deliveries, send them on a bounded thread pool, record the outcomes.
 
 Runs from a scheduler job (never on the request path). Sending is pipelined: as soon as one
-request finishes, its slot takes the next due delivery, so a slow or dead endpoint holds one
-slot for at most the 10 s timeout and never the others.
+request finishes, its slot takes the next due delivery. A slow or dead target holds at most
+FEEDSVC_NOTIFY_PER_ENDPOINT slots of the cluster (outbox.claim), each for at most the 10 s
+timeout, so it only slows itself.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import secrets
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..config import Settings
 from ..http import feed_links
 from . import schema
-from .outbox import Job, Kind, Status, claim, record, schedule_retry
+from .outbox import Job, Kind, Status, claim, origin, record, schedule_retry
 from .sender import Result, send
 from .signing import hub_signature, webhook_headers
 from .store import insert_ignore, now
@@ -45,6 +46,7 @@ class Dispatcher:
         self.settings = settings
         self.concurrency = settings.notify_concurrency
         self.lease = settings.notify_lease_seconds
+        self.per_target = settings.notify_per_endpoint
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
 
@@ -68,7 +70,7 @@ class Dispatcher:
         while True:
             free = self.concurrency - len(running)
             if free > 0 and time.monotonic() < deadline:
-                for job in claim(self.engine, free, self.lease):
+                for job in claim(self.engine, free, self.lease, self.per_target):
                     running[self.pool().submit(self.attempt, job)] = job
             if not running:
                 return count
@@ -122,7 +124,7 @@ class Dispatcher:
                 # one line per delivery that failed for good; attempts and successes at DEBUG
                 logger.log(logging.WARNING if status == Status.FAILED else logging.DEBUG,
                            "delivery %d (%s to %s) attempt %d: %s -> %s", sent.job.id, sent.job.kind,
-                           _origin(sent.job.url), sent.job.tries + 1, sent.result.status or sent.result.error, status)
+                           origin(sent.job.url), sent.job.tries + 1, sent.result.status or sent.result.error, status)
 
     def _finish_one(self, conn: Connection, sent: Sent) -> Status:
         job, result = sent.job, sent.result
@@ -170,18 +172,13 @@ class Dispatcher:
             disable_endpoint(conn, job.endpoint_id or "", f"failing for {self.settings.disable_after_days:g} days")
 
 
-def _origin(url: str) -> str:
-    """scheme://host[:port] of a URL: enough to find the endpoint, never its query (tokens)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-
-
 def disable_endpoint(conn: Connection, endpoint_id: str, reason: str) -> None:
     endpoints, d = schema.endpoints, schema.deliveries
     conn.execute(sa.update(endpoints).where(endpoints.c.id == endpoint_id)
                  .values(enabled=False, disabled_reason=reason, updated_at=now()))
     conn.execute(sa.update(d).where(d.c.endpoint_id == endpoint_id, d.c.status == Status.PENDING, d.c.kind == Kind.WEBHOOK)
-                 .values(status=Status.CANCELLED, finished_at=now(), last_error=f"endpoint disabled: {reason}"))
+                 .values(status=Status.CANCELLED, finished_at=now(), last_error=f"endpoint disabled: {reason}",
+                         claimed_until=None))
     logger.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
 
 

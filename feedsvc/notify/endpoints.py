@@ -159,7 +159,7 @@ def redeliver(engine: Engine, endpoint_id: str, delivery_id: int) -> bool:
     d = schema.deliveries
     with engine.begin() as conn:
         result = conn.execute(sa.update(d).where(d.c.id == delivery_id, d.c.endpoint_id == endpoint_id).values(
-            status=Status.PENDING, tries=0, next_at=now(), finished_at=None))
+            status=Status.PENDING, tries=0, next_at=now(), finished_at=None, claimed_until=None))
         return bool(result.rowcount)
 
 

@@ -4,6 +4,12 @@ A claim moves ``next_at`` forward by a lease inside one transaction (``FOR UPDAT
 LOCKED`` on PostgreSQL; SQLite's write transaction serialises claimers), so no two processes
 send the same attempt. A process killed mid-send leaves the row pending: when the lease
 runs out another process sends it again, with the same ``webhook-id`` (at-least-once).
+
+Claims are fair: each target (a webhook endpoint, or a WebSub callback's or hub's origin) has
+at most FEEDSVC_NOTIFY_PER_ENDPOINT deliveries in flight in the whole cluster, and free slots
+go round-robin over the targets with due work, so a slow or dead target holds only its own
+slots. Ordinary changes come before bursts (``priority``), so an edit made after a mass
+change overtakes the burst's backlog.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -28,6 +35,8 @@ from .store import is_postgres, now
 
 logger = logging.getLogger(__name__)
 MAX_RETRY_AFTER = 86400.0
+CLAIM_LOCK = 0x0FEED5D  # pg_advisory_xact_lock key: one claimer at a time keeps the per-target cap exact
+LIVE, BULK = 0, 1  # delivery priorities: ordinary changes, then bursts
 
 
 class Kind(StrEnum):
@@ -58,6 +67,18 @@ class Delivery:
     endpoint_id: str | None = None  # webhook
     subscription_id: int | None = None  # websub
     params: dict[str, Any] | None = None  # verify and ping; may hold a hub.secret: never logged
+    priority: int = LIVE
+
+    @property
+    def target(self) -> str:
+        """What the per-target cap counts: the webhook endpoint, else the URL's origin."""
+        return self.endpoint_id or origin(self.url)
+
+
+def origin(url: str) -> str:
+    """scheme://host[:port] of a URL: enough to name a target, never its query (tokens)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def enqueue(conn: Connection, new: Sequence[Delivery]) -> int:
@@ -68,7 +89,8 @@ def enqueue(conn: Connection, new: Sequence[Delivery]) -> int:
     conn.execute(sa.insert(schema.deliveries), [
         {"kind": d.kind.value, "url": d.url, "event_id": d.event_id, "endpoint_id": d.endpoint_id,
          "subscription_id": d.subscription_id, "params": None if d.params is None else json.dumps(d.params),
-         "status": Status.PENDING.value, "tries": 0, "next_at": stamp, "created_at": stamp}
+         "status": Status.PENDING.value, "tries": 0, "next_at": stamp, "created_at": stamp, "target": d.target,
+         "priority": d.priority}
         for d in new])
     return len(new)
 
@@ -91,20 +113,18 @@ class Job:
     subscription_id: int | None
 
 
-def claim(engine: Engine, limit: int, lease: float) -> list[Job]:
-    """Claim up to ``limit`` due deliveries for ``lease`` seconds."""
+def claim(engine: Engine, limit: int, lease: float, per_target: int = 4) -> list[Job]:
+    """Claim up to ``limit`` due deliveries for ``lease`` seconds, round-robin over targets,
+    at most ``per_target`` in flight per target across the cluster."""
     if limit <= 0:
         return []
     d, events, endpoints, subs = schema.deliveries, schema.events, schema.endpoints, schema.subscriptions
     stamp = now()
     with engine.begin() as conn:
-        query = sa.select(d.c.id).where(d.c.status == Status.PENDING, d.c.next_at <= stamp).order_by(d.c.next_at, d.c.id).limit(limit)
-        if is_postgres(conn):
-            query = query.with_for_update(skip_locked=True)
-        ids = list(conn.execute(query).scalars())
+        ids = _fair_ids(conn, stamp, limit, per_target)
         if not ids:
             return []
-        conn.execute(sa.update(d).where(d.c.id.in_(ids)).values(next_at=stamp + lease))
+        conn.execute(sa.update(d).where(d.c.id.in_(ids)).values(next_at=stamp + lease, claimed_until=stamp + lease))
         rows = conn.execute(
             sa.select(d, events.c.msg_id, events.c.body, events.c.content_type, events.c.subject,
                       endpoints.c.secret.label("endpoint_secret"), endpoints.c.enabled, endpoints.c.url.label("endpoint_url"),
@@ -122,8 +142,33 @@ def claim(engine: Engine, limit: int, lease: float) -> list[Job]:
             else:
                 jobs.append(job)
         if dropped:  # the endpoint was disabled or the subscription ended since the row was made
-            conn.execute(sa.update(d).where(d.c.id.in_(dropped)).values(status=Status.CANCELLED, finished_at=stamp))
+            conn.execute(sa.update(d).where(d.c.id.in_(dropped)).values(status=Status.CANCELLED, finished_at=stamp,
+                                                                         claimed_until=None))
     return jobs
+
+
+def _fair_ids(conn: Connection, stamp: float, limit: int, per_target: int) -> list[int]:
+    """The due deliveries to claim: ordinary before bursts, then oldest first, skipping targets
+    at their cap; from that window each target's first row, then each one's second ..."""
+    d = schema.deliveries
+    if is_postgres(conn):
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
+    in_flight = {t: int(n) for t, n in conn.execute(  # finishing a delivery clears claimed_until
+        sa.select(d.c.target, sa.func.count()).where(d.c.claimed_until > stamp).group_by(d.c.target))}
+    full = [t for t, n in in_flight.items() if n >= per_target]
+    query = (sa.select(d.c.id, d.c.target).where(d.c.status == Status.PENDING, d.c.next_at <= stamp)
+             .order_by(d.c.priority, d.c.next_at, d.c.id).limit(limit * per_target + 64))
+    if full:
+        query = query.where(d.c.target.not_in(full))
+    if is_postgres(conn):
+        query = query.with_for_update(skip_locked=True)
+    ranked = []
+    for position, (delivery_id, target) in enumerate(conn.execute(query)):
+        rank = in_flight.get(target, 0)
+        if rank < per_target:
+            in_flight[target] = rank + 1
+            ranked.append((rank, position, delivery_id))
+    return [delivery_id for _, _, delivery_id in sorted(ranked)[:limit]]
 
 
 def _job(row: Any, stamp: float) -> Job | None:
@@ -181,7 +226,8 @@ def record(conn: Connection, job: Job, result: Result, started: float, error: st
         error=error or result.error, response=result.body[:500].decode("utf-8", "replace")))
     if error is None and result.ok:
         conn.execute(sa.update(d).where(d.c.id == job.id).values(
-            status=Status.DONE, tries=job.tries + 1, finished_at=now(), last_code=result.status, last_error=None))
+            status=Status.DONE, tries=job.tries + 1, finished_at=now(), last_code=result.status, last_error=None,
+            claimed_until=None))
         return None
     return error or result.error or f"HTTP {result.status}"
 
@@ -191,7 +237,7 @@ def schedule_retry(conn: Connection, settings: Settings, job: Job, result: Resul
     d = schema.deliveries
     tries = job.tries + 1
     delay = None if final else next_delay(settings, tries, result)
-    values: dict[str, Any] = {"tries": tries, "last_code": result.status, "last_error": error}
+    values: dict[str, Any] = {"tries": tries, "last_code": result.status, "last_error": error, "claimed_until": None}
     if delay is None:
         values.update(status=Status.FAILED, finished_at=now())
     else:

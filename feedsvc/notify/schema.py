@@ -10,6 +10,9 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 
 # Post id -> content hash: the cluster's memory of what was announced (issue 4, Store).
+# ``version`` only moves forward; ``observed_at`` is the start of the scan whose observation set
+# the row (an older observation is stale); ``updated_at`` is when this version was first
+# recorded (whole seconds, each version later than the one before): the version's date.
 content_state = sa.Table(
     "feedsvc_content_state",
     metadata,
@@ -18,7 +21,9 @@ content_state = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("labels", sa.Text, nullable=False, server_default="{}"),  # JSON: url, title, tags, categories
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("observed_at", sa.Float, nullable=False, server_default="0"),
 )
+sa.Index("ix_feedsvc_content_state_updated", content_state.c.updated_at)
 
 # Topic (feed URL) -> ETag of its document: WebSub distribution follows this.
 topic_state = sa.Table(
@@ -27,8 +32,10 @@ topic_state = sa.Table(
     sa.Column("topic", sa.Text, primary_key=True),
     sa.Column("etag", sa.String(64), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),  # as in content_state
+    sa.Column("observed_at", sa.Float, nullable=False, server_default="0"),
 )
+sa.Index("ix_feedsvc_topic_state_updated", topic_state.c.updated_at)
 
 meta = sa.Table(
     "feedsvc_meta",
@@ -47,10 +54,11 @@ events = sa.Table(
     sa.Column("type", sa.String(32), nullable=False),  # post.published ... or topic.changed
     sa.Column("subject", sa.Text, nullable=False),  # the post id or the topic URL
     sa.Column("content_type", sa.String(128), nullable=False),
-    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),  # empty for a topic without subscribers (hub pings only)
     sa.Column("filter", sa.Text, nullable=False, server_default="{}"),  # JSON: tags, categories
     sa.Column("created_at", sa.Float, nullable=False),
 )
+sa.Index("ix_feedsvc_events_created", events.c.created_at)
 
 endpoints = sa.Table(
     "feedsvc_endpoints",
@@ -101,9 +109,15 @@ deliveries = sa.Table(
     sa.Column("finished_at", sa.Float, nullable=True),
     sa.Column("last_code", sa.Integer, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("target", sa.Text, nullable=False, server_default=""),  # endpoint id, or the callback's origin
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),  # 0: ordinary changes, 1: bursts
+    sa.Column("claimed_until", sa.Float, nullable=True),  # in flight (claimed by a process) until then
 )
-sa.Index("ix_feedsvc_deliveries_due", deliveries.c.status, deliveries.c.next_at)
+sa.Index("ix_feedsvc_deliveries_due", deliveries.c.status, deliveries.c.priority, deliveries.c.next_at, deliveries.c.target)
+sa.Index("ix_feedsvc_deliveries_claimed", deliveries.c.claimed_until)
+sa.Index("ix_feedsvc_deliveries_finished", deliveries.c.finished_at)
 sa.Index("ix_feedsvc_deliveries_endpoint", deliveries.c.endpoint_id, deliveries.c.id)
+sa.Index("ix_feedsvc_deliveries_event", deliveries.c.event_id)
 
 attempts = sa.Table(
     "feedsvc_attempts",

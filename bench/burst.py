@@ -1,0 +1,247 @@
+"""Push under a burst (issue 8.3): a 70% delete/restore of 10k posts with 100 webhook
+endpoints registered (one of them hanging), then ordinary edits.
+
+`feedsvc serve --workers 2` (reload interval --interval, SQLite store) serves a scratch copy
+of the 10k corpus. One receiver process stands behind all endpoints on loopback:
+- /hook/hang (every event) answers only after 30 s, longer than the sender's 10 s timeout;
+- /hook/probe (every event) answers at once: the healthy endpoint that is measured;
+- /hook/tag-N (98 endpoints) filter on one tag each (tags ranked 3 to 100 by use), so the
+  burst's backlog is tens of thousands of deliveries, as in the issue's soak.
+
+Steps: warm up (one edit delivered), note worker RSS (fresh); rename 70% of the post files to
+hidden names (the mass-removal guard applies it one interval later) and back, which records
+about 14k events; right after the restore, make --edits ordinary edits one second apart
+and time each from the file write to its arrival at /hook/probe; wait until every delivery
+except the hanging endpoint's is sent, then note worker RSS again.
+
+Run:  .venv/bin/python bench/burst.py [--posts 10000] [--interval 1.0] [--edits 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import sqlite3
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import HOST, children, copy_corpus, corpus, free_port, get, proc_status_mb, start_feedsvc, stop, wait_ready  # noqa: E402
+
+TOKEN = "bench-admin-token"
+HANG_SECONDS = 30.0
+MARK = "bench-edit-"
+
+
+def receiver(port_out: Any, arrivals: Any) -> None:
+    """Every POST answered (the hang path late); edits arriving at the probe are reported."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path == "/hook/hang":
+                time.sleep(HANG_SECONDS)
+            elif self.path == "/hook/probe":
+                title = json.loads(body).get("data", {}).get("title", "")
+                if title.startswith(MARK):
+                    arrivals.put((title, time.time()))
+            try:
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.send_header("Connection", "close")
+                self.end_headers()
+            except OSError:  # the sender gave up (its timeout) before the answer
+                pass
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((HOST, 0), Handler)
+    server.daemon_threads = True
+    server.request_queue_size = 512
+    port_out.put(server.server_address[1])
+    server.serve_forever()
+
+
+def api(port: int, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        conn.request("POST", path, json.dumps(body), {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        response = conn.getresponse()
+        data = response.read()
+        assert response.status == 201, data
+        return json.loads(data)  # type: ignore[no-any-return]
+    finally:
+        conn.close()
+
+
+def popular_tags(files: list[Path]) -> list[str]:
+    """Tag names by number of posts, most used first (gen_corpus writes ``tags:`` as a list)."""
+    counts: dict[str, int] = {}
+    for path in files:
+        lines = path.read_text(encoding="utf-8").split("\n---", 1)[0].splitlines()
+        inside = False
+        for line in lines:
+            if line.startswith("tags:"):
+                inside = True
+            elif inside and line.startswith("- "):
+                counts[line[2:].strip()] = counts.get(line[2:].strip(), 0) + 1
+            else:
+                inside = False
+    return sorted(counts, key=lambda t: (-counts[t], t))
+
+
+def worker_rss(master: int) -> list[float]:
+    return [proc_status_mb(pid, "VmRSS") for pid in children(master)]
+
+
+def pending(db: Path, hang_id: str) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        return int(conn.execute("SELECT count(*) FROM feedsvc_deliveries WHERE status = 'pending' AND target != ?",
+                                (hang_id,)).fetchone()[0])
+
+
+def count(db: Path, sql: str) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        return int(conn.execute(sql).fetchone()[0])
+
+
+def posts_served(port: int) -> int:
+    return int(json.loads(get(port, "/healthz")[2])["posts"])
+
+
+def wait_posts(port: int, want: Any, timeout: float = 300) -> None:
+    """Until several answers in a row (both workers) satisfy ``want``."""
+    deadline, good = time.monotonic() + timeout, 0
+    while good < 8:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the workers did not reach the expected post count")
+        good = good + 1 if want(posts_served(port)) else 0
+        time.sleep(0.05)
+
+
+def edit(path: Path, title: str) -> float:
+    text = path.read_text(encoding="utf-8")
+    head, sep, rest = text.partition("\ntitle:")
+    line_end = rest.index("\n")
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(f"{head}{sep} {title}{rest[line_end:]}", encoding="utf-8")
+    stamp = time.time()
+    os.replace(tmp, path)
+    return stamp
+
+
+def wait_arrivals(arrivals: Any, titles: set[str], timeout: float) -> dict[str, float]:
+    got: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while titles - got.keys():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            title, at = arrivals.get(timeout=min(left, 1.0))
+        except Exception:  # noqa: BLE001 - queue.Empty from a multiprocessing queue
+            continue
+        got.setdefault(title, at)
+    return got
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=10000)
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--edits", type=int, default=10)
+    parser.add_argument("--drain-timeout", type=float, default=900.0)
+    args = parser.parse_args()
+
+    ctx = mp.get_context("spawn")
+    port_q, arrivals = ctx.Queue(), ctx.Queue()
+    rec = ctx.Process(target=receiver, args=(port_q, arrivals), daemon=True)
+    rec.start()
+    rport = port_q.get(timeout=30)
+    content = copy_corpus(corpus(args.posts))
+    db = content.parent / "push.sqlite"
+    port = free_port()
+    server = start_feedsvc(content, port, workers=2, FEEDSVC_NOTIFY="1", FEEDSVC_DATABASE_URL=f"sqlite:///{db}",
+                           FEEDSVC_ALLOW_PRIVATE_TARGETS="1", FEEDSVC_RELOAD_INTERVAL=str(args.interval),
+                           FEEDSVC_ADMIN_TOKEN=TOKEN)
+    try:
+        wait_ready(port, "/healthz", server)
+        hook = f"http://{HOST}:{rport}/hook"
+        hang_id = api(port, "/api/webhooks", {"url": f"{hook}/hang"})["id"]
+        api(port, "/api/webhooks", {"url": f"{hook}/probe"})
+        files = sorted(content.rglob("*.md"))
+        for n, tag in enumerate(popular_tags(files)[2:100]):
+            api(port, "/api/webhooks", {"url": f"{hook}/tag-{n}", "tags": [tag]})
+        edited = files[len(files) // 2 + 1::97][: args.edits + 4]  # posts that stay in place
+        warm = edit(edited[0], f"{MARK}warm")
+        assert wait_arrivals(arrivals, {f"{MARK}warm"}, 120), "warm-up edit not delivered"
+        print(f"warm-up edit delivered in {time.time() - warm:.2f} s", file=sys.stderr)
+        time.sleep(2 * args.interval)
+        fresh = worker_rss(server.pid)
+
+        moved = [p for i, p in enumerate(files) if i % 10 < 7 and p not in edited]
+        for path in moved:
+            os.replace(path, path.with_name("." + path.name))
+        wait_posts(port, lambda n: n <= args.posts - len(moved))
+        deleted_at = time.time()
+        for path in moved:
+            os.replace(path.with_name("." + path.name), path)
+        restored_at = time.time()
+        early = {}  # edits made while the burst is being read and recorded
+        for k, path in enumerate(edited[1:4]):
+            early[f"{MARK}early-{k}"] = edit(path, f"{MARK}early-{k}")
+            time.sleep(0.5)
+        wait_posts(port, lambda n: n == args.posts)
+        applied_at = time.time()
+        written = {}  # edits made once both workers serve the restored site, its backlog unsent
+        for k, path in enumerate(edited[4:]):
+            written[f"{MARK}{k}"] = edit(path, f"{MARK}{k}")
+            time.sleep(1.0)
+        got = wait_arrivals(arrivals, set(written) | set(early), 300)
+        latencies = sorted(got[t] - written[t] for t in written if t in got)
+        early_latencies = sorted(got[t] - early[t] for t in early if t in got)
+        backlog = pending(db, hang_id)
+        drain_started = time.time()
+        while pending(db, hang_id) and time.time() - drain_started < args.drain_timeout:
+            time.sleep(1.0)
+        drained = time.time() - drain_started
+        left = pending(db, hang_id)
+        time.sleep(2 * args.interval)
+        after = worker_rss(server.pid)
+        events = count(db, "SELECT count(*) FROM feedsvc_events WHERE type LIKE 'post.%'")
+        deliveries = count(db, "SELECT count(*) FROM feedsvc_deliveries")
+        hang_pending = count(db, f"SELECT count(*) FROM feedsvc_deliveries WHERE status='pending' AND target='{hang_id}'")
+    finally:
+        stop(server)
+        rec.terminate()
+    size = db.stat().st_size / 2**20
+    p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))] if latencies else float("nan")
+    target = args.interval + 5
+    ratio = max(after) / max(fresh)
+    print(f"restore applied by both workers {applied_at - restored_at:.1f} s after the files were back; edits made "
+          f"meanwhile: {', '.join(f'{x:.1f}' for x in early_latencies)} s to the probe ({len(early_latencies)} of {len(early)}); "
+          f"{backlog} deliveries still pending when the last edit arrived")
+    print(f"burst: {len(moved)} posts deleted then restored ({restored_at - deleted_at:.1f} s apart), {events} post events, "
+          f"{deliveries} deliveries; backlog (all but the hanging endpoint) sent {drained:.0f} s after the last edit was "
+          f"served, {left} left; hanging endpoint still pending: {hang_pending}; store {size:.0f} MiB")
+    print("| figure | value | target | met |")
+    print("|---|---|---|---|")
+    print(f"| edit right after the burst (once served, its backlog unsent) -> healthy endpoint, p99 (median, max) of {len(latencies)} of {len(written)} | "
+          f"{p99:.2f} s ({latencies[len(latencies) // 2]:.2f} s, {latencies[-1]:.2f} s) | <= interval + 5 s = {target:g} s | "
+          f"{'yes' if len(latencies) == len(written) and p99 <= target else 'no'} |")
+    print(f"| worker RSS after the backlog was sent vs fresh (max of 2 workers) | {max(after):.0f} MiB vs {max(fresh):.0f} MiB: "
+          f"{ratio:.2f} | <= 1.10 | {'yes' if ratio <= 1.10 and not left else 'no'} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Issue 8.3: bursts and slow endpoints must not stall everyone. A change set is recorded in
+a few transactions in the reload itself (never behind sending); an edit made after a burst
+is recorded at once and sent before the burst's backlog; a hanging endpoint holds at most its
+own cap of sends while a fast one gets everything. Real SQLite file and PostgreSQL, real
+receiver on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from notify_fixtures import Received, Receiver, Reply, auth
+
+from feedsvc.notify import schema
+from feedsvc.notify.outbox import claim
+
+
+def add_endpoint(app: Flask, url: str) -> dict[str, Any]:
+    response = app.test_client().post("/api/webhooks", json={"url": url}, headers=auth())
+    assert response.status_code == 201, response.data
+    return response.get_json()
+
+
+def post_events(app: Flask) -> list[tuple[str, str]]:
+    with app.extensions["feedsvc.notify"].engine.connect() as conn:
+        rows = conn.execute(sa.select(schema.events).where(schema.events.c.type.like("post.%")).order_by(schema.events.c.id)).all()
+    return [(r.type, json.loads(r.body)["data"]["title"]) for r in rows]
+
+
+def test_a_burst_is_recorded_in_a_few_transactions(push_app: Callable[..., Flask], write_post: Callable[..., Path]) -> None:
+    write_post("a.md", title="A")
+    app = push_app()
+    engine = app.extensions["feedsvc.notify"].engine
+    began: list[object] = []
+
+    def count(conn: object) -> None:
+        began.append(conn)
+
+    sa.event.listen(engine, "begin", count)
+    try:
+        for n in range(60):
+            write_post(f"p{n:02d}.md", title=f"P{n}", date=f"2024-02-{n % 28 + 1:02d} 10:00:00")
+        app.extensions["feedsvc"].reload()
+        app.extensions["feedsvc.notify"].run_once()
+    finally:
+        sa.event.remove(engine, "begin", count)
+    assert len(post_events(app)) == 60
+    assert len(began) <= 6  # was one per post and one per document
+
+
+def test_an_edit_after_a_burst_is_recorded_at_once_and_sent_first(push_app: Callable[..., Flask], write_post: Callable[..., Path],
+                                                                  receiver: Receiver) -> None:
+    write_post("a.md", title="A")
+    app = push_app(notify_burst=20)
+    add_endpoint(app, receiver.url("/hook"))
+    for n in range(50):
+        write_post(f"p{n:02d}.md", title=f"P{n}", date=f"2024-02-{n % 28 + 1:02d} 10:00:00")
+    app.extensions["feedsvc"].reload()  # the burst: 50 events, nothing sent yet
+    write_post("a.md", title="A, edited")
+    app.extensions["feedsvc"].reload()
+    assert post_events(app)[-1] == ("post.updated", "A, edited")  # recorded by the reload, not by a send job
+    notifier = app.extensions["feedsvc.notify"]
+    [first] = claim(notifier.engine, 1, 30.0, 4)  # 50 older deliveries are due, the edit goes first
+    assert json.loads(first.body)["type"] == "post.updated"
+
+
+def test_a_hanging_endpoint_only_slows_itself(push_app: Callable[..., Flask], write_post: Callable[..., Path],
+                                              receiver: Receiver) -> None:
+    def hang(req: Received) -> Reply:
+        receiver.release.wait(60)
+        return 200, {}, b"late"
+
+    write_post("a.md", title="A")
+    app = push_app(notify_concurrency=4, notify_per_endpoint=2)
+    add_endpoint(app, receiver.url("/hang"))
+    add_endpoint(app, receiver.url("/fast"))
+    receiver.script("/hang", hang)
+    for n in range(8):
+        write_post(f"p{n}.md", title=f"P{n}", date=f"2024-02-0{n + 1} 10:00:00")
+    app.extensions["feedsvc"].reload()
+    sending = threading.Thread(target=app.extensions["feedsvc.notify"].run_once, kwargs={"budget": 60}, daemon=True)
+    sending.start()
+    try:
+        receiver.wait(lambda: len(receiver.at("/fast")) == 8)
+        assert len(receiver.at("/hang")) <= 2  # the hanging endpoint holds its own cap, no more
+    finally:
+        receiver.release.set()
+        sending.join(90)
+    assert not sending.is_alive()
