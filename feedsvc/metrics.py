@@ -57,8 +57,10 @@ def observe_request(route: str, fmt: str, status: int, size: int) -> None:
 
 
 def observe_delivery(kind: str, outcome: str, due_at: float | None = None) -> None:
+    """One finished attempt: ``outcome`` is the delivery's status after it (done, pending: a
+    retry is scheduled, failed, cancelled)."""
     DELIVERIES.labels(kind, outcome).inc()
-    if outcome == "done" and due_at is not None:
+    if outcome == "done" and due_at:
         DELIVERY_LATENCY.labels(kind).observe(max(time.time() - due_at, 0.0))
 
 

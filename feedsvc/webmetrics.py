@@ -44,6 +44,9 @@ def store_reader(app: Flask) -> Callable[[], dict[str, float]] | None:
 
 
 def init_metrics(app: Flask, service: FeedService) -> None:
+    notifier = app.extensions.get("feedsvc.notify")
+    if notifier is not None:
+        notifier.dispatcher.on_finished = metrics.observe_delivery
     service.on_reload(lambda report: metrics.observe_reload(report, service.snapshot))
     if service.status is not None:  # the first build happened before this listener
         metrics.observe_reload(service.status.report, service.snapshot)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SITE_URL, GunicornServer, free_port
 from flask import Flask
+from notify_fixtures import Receiver, auth, pump
 from prometheus_client.parser import text_string_to_metric_families
 
 TOKEN = "metrics-token-123"
@@ -108,3 +109,20 @@ def test_feedsvc_serve_metrics_on_a_separate_bind(tmp_path: Path, content_dir: P
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+
+
+def test_delivery_metrics(push_app: Callable[..., Flask], write_post: Callable[..., Path], receiver: Receiver) -> None:
+    """Sent and failed deliveries and their latency are counted by the process that sent them."""
+    write_post("a.md", title="A")
+    app = push_app()
+    client = app.test_client()
+    assert client.post("/api/webhooks", json={"url": receiver.url("/hook")}, headers=auth()).status_code == 201
+    before = samples(client.get("/metrics", headers=auth()).get_data(as_text=True))
+    write_post("b.md", title="B")
+    pump(app, lambda: len(receiver.at("/hook")) == 1)
+    after = samples(client.get("/metrics", headers=auth()).get_data(as_text=True))
+    done = ("feedsvc_deliveries_total", (("kind", "webhook"), ("outcome", "done")))
+    latency = ("feedsvc_delivery_latency_seconds_count", (("kind", "webhook"),))
+    assert after[done] - before.get(done, 0) == 1
+    assert after[latency] - before.get(latency, 0) == 1
+    assert after[("feedsvc_deliveries_due", ())] == 0

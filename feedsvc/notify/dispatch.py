@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -47,6 +48,7 @@ class Dispatcher:
         self.concurrency = settings.notify_concurrency
         self.lease = settings.notify_lease_seconds
         self.per_target = settings.notify_per_endpoint
+        self.on_finished: Callable[[str, str, float], None] | None = None  # (kind, status, due since)
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
 
@@ -121,6 +123,8 @@ class Dispatcher:
         with self.engine.begin() as conn:
             for sent in batch:
                 status = self._finish_one(conn, sent)
+                if self.on_finished is not None:  # metrics (webmetrics.py): outcome and latency
+                    self.on_finished(str(sent.job.kind), str(status), sent.job.created_at)
                 # one line per delivery that failed for good; attempts and successes at DEBUG
                 logger.log(logging.WARNING if status == Status.FAILED else logging.DEBUG,
                            "delivery %d (%s to %s) attempt %d: %s -> %s", sent.job.id, sent.job.kind,

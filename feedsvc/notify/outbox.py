@@ -111,6 +111,7 @@ class Job:
     params: dict[str, Any]
     endpoint_id: str | None
     subscription_id: int | None
+    created_at: float = 0.0  # when the delivery fell due first (metrics: latency to done)
 
 
 def claim(engine: Engine, limit: int, lease: float, per_target: int = 4) -> list[Job]:
@@ -183,7 +184,7 @@ def _job(row: Any, stamp: float) -> Job | None:
     return Job(id=row.id, kind=kind, url=url, tries=row.tries, msg_id=row.msg_id or "", body=row.body or b"",
                content_type=row.content_type or "", topic=row.subject or "", secret=secret,
                params=json.loads(row.params) if row.params else {}, endpoint_id=row.endpoint_id,
-               subscription_id=row.subscription_id)
+               subscription_id=row.subscription_id, created_at=row.created_at)
 
 
 def retry_after(result: Result) -> float | None:
