@@ -170,7 +170,8 @@ def test_expired_copies_are_revalidated_with_304(pair: tuple[GunicornServer, Ngi
     assert statuses[-1] == "REVALIDATED", statuses
     again = proxy.request(path, accept)
     assert (again[0], again[1]["etag"], again[2]) == (first[0], first[1]["etag"], first[2])
-    assert re.search(r'"GET /tags/python/rss.xml HTTP/1.1" 304 ', upstream.log()), upstream.log()
+    # the access log reaches its file a moment after the answer: wait for the line (a deadline)
+    assert until(lambda: bool(re.search(r'"GET /tags/python/rss.xml HTTP/1.1" 304 ', upstream.log())), 10), upstream.log()
 
 
 def test_edit_is_served_within_reload_interval_plus_s_maxage(own_pair: tuple[GunicornServer, Nginx]) -> None:
