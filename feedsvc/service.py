@@ -280,6 +280,8 @@ def _same(old: Snapshot, new: Snapshot) -> bool:
     """Whether ``new`` serves exactly what ``old`` does (same documents, pages and posts)."""
     if old.index.posts != new.index.posts or old.index.ids != new.index.ids or old.errors != new.errors:
         return False
+    if old.index.next_publication != new.index.next_publication or old.index.warnings != new.index.warnings:
+        return False  # a future post arrived or went: the scheduler's wake-up reads it
     if len(old.documents) != len(new.documents) or any(new.documents.get(k) is not d for k, d in old.documents.items()):
         return False
     return all(new.pages.get(k) is d for k, d in old.pages.items())
