@@ -43,10 +43,12 @@ SITE_URL = "https://blog.example.org"
 START_TIMEOUT = 60.0  # seconds to wait for gunicorn to answer /healthz (a deadline, not a sleep)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _session_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+@pytest.fixture(scope="module", autouse=True)
+def _module_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Apps made by module-scoped fixtures (set up before the per-test environment below) get a
-    store of this session, never the checkout's instance/ folder with earlier runs' history."""
+    store of their module, never the checkout's instance/ folder with earlier runs' history, nor
+    another module's (the store dates versions: a document it knew with other bytes would get
+    the Last-Modified of today)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FEEDSVC_INSTANCE_DIR", str(tmp_path_factory.mktemp("instance")))
         yield
