@@ -44,11 +44,6 @@ class ChangeSet:
         return bool(self.posts or self.documents)
 
 
-def diff_snapshots(old: Snapshot, new: Snapshot) -> ChangeSet:
-    """Posts compared by entry id and content digest; documents by ETag."""
-    return ChangeSet(new.generation, diff_posts(old.index, new.index), diff_documents(old, new), new)
-
-
 def diff_posts(old: Index, new: Index) -> tuple[PostChange, ...]:
     """The posts published, updated or removed between two indexes, by entry id."""
     # Only posts whose object or id differs can have changed (unchanged files keep their Post).

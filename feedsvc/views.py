@@ -49,16 +49,21 @@ def choose_encoding() -> str:
     return GZIP if gz > 0 else IDENTITY
 
 
+def request_precondition(etag: str | None, last_modified: str | None) -> int:
+    """200, 304 or 412 for this request's precondition headers against these validators."""
+    headers = request.headers
+    return precondition(request.method, headers.get("If-Match"), headers.get("If-None-Match"),
+                        headers.get("If-Modified-Since"), headers.get("If-Unmodified-Since"),
+                        etag=etag, last_modified=last_modified)
+
+
 def conditional(response: BaseResponse) -> BaseResponse:
     """Answer the request's preconditions (``feedsvc.http.precondition``, RFC 9110 13.2.2)
     against the response's validators: 412 as a plain error, or the response as 200 or 304.
     werkzeug drops a 304's body and entity headers (Content-Length, Content-Type,
     Content-Encoding, Last-Modified) when it sends it; ETag, Cache-Control and Vary stay.
     Like ``make_conditional``, the response gets a ``Date`` field."""
-    headers = request.headers
-    status = precondition(request.method, headers.get("If-Match"), headers.get("If-None-Match"),
-                          headers.get("If-Modified-Since"), headers.get("If-Unmodified-Since"),
-                          etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"))
+    status = request_precondition(response.headers.get("ETag"), response.headers.get("Last-Modified"))
     if status == PRECONDITION_FAILED:
         raise PreconditionFailed("If-Match or If-Unmodified-Since does not hold for the current representation")
     if "Date" not in response.headers:
@@ -136,11 +141,7 @@ def would_be_not_modified() -> bool:
         doc, _, _ = feed_document(target[0], (request.view_args or {}).get("name", ""), target[1])
     except NotFound:
         return False
-    headers = request.headers
-    status = precondition(request.method, headers.get("If-Match"), headers.get("If-None-Match"),
-                          headers.get("If-Modified-Since"), headers.get("If-Unmodified-Since"),
-                          etag=doc.variant(choose_encoding()).quoted_etag, last_modified=doc.http_last_modified)
-    return status == NOT_MODIFIED
+    return request_precondition(doc.variant(choose_encoding()).quoted_etag, doc.http_last_modified) == NOT_MODIFIED
 
 
 def send_page(kind: str, name: str) -> BaseResponse:
