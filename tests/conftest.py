@@ -15,7 +15,6 @@ Fixtures (all general; other test modules reuse them):
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import socket
@@ -32,6 +31,7 @@ import yaml
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from raw_http import raw_request
 
 from feedsvc.app import create_app
 
@@ -273,18 +273,7 @@ class GunicornServer:
     def request(self, method: str, path: str, headers: Mapping[str, str] | None = None,
                 timeout: float = 10) -> RawResponse:
         """One request on a fresh connection; ``Host`` may be forged through ``headers``."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            hdrs = dict(headers or {})
-            conn.putrequest(method, path, skip_host="Host" in hdrs, skip_accept_encoding=True)
-            for name, value in hdrs.items():
-                conn.putheader(name, value)
-            conn.endheaders()
-            resp = conn.getresponse()
-            body = resp.read()
-            return RawResponse(resp.status, list(resp.getheaders()), body)
-        finally:
-            conn.close()
+        return RawResponse(*raw_request(self.port, method, path, headers, timeout))
 
     def log(self) -> str:
         try:

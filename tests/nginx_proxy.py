@@ -6,7 +6,6 @@ folders and cache); ``ensure_nginx`` installs Debian's ``nginx-light`` when it i
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import signal
@@ -16,6 +15,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from raw_http import raw_request
 from system_tools import ensure_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,17 +100,8 @@ class Nginx:
     def request(self, path: str, headers: Mapping[str, str] | None = None, method: str = "GET",
                 timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
         """One request on a fresh connection, no header added (Host only when not given)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            hdrs = dict(headers or {})
-            conn.putrequest(method, path, skip_host="Host" in hdrs, skip_accept_encoding=True)
-            for name, value in hdrs.items():
-                conn.putheader(name, value)
-            conn.endheaders()
-            resp = conn.getresponse()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-        finally:
-            conn.close()
+        status, headers_sent, body = raw_request(self.port, method, path, headers, timeout)
+        return status, {k.lower(): v for k, v in headers_sent}, body
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
