@@ -126,6 +126,7 @@ def build(outdir: str) -> None:
     replaced whole, by a rename, when the export is complete.
     """
     from .export import export
+    from .parallel import default_workers
     from .service import FeedService
 
     settings = settings_or_exit()
@@ -137,7 +138,8 @@ def build(outdir: str) -> None:
         notifier = start_notifier(service)
     try:
         snapshot = service.current()
-        report = export(snapshot.by_path(settings.archive_size), outdir)
+        workers = settings.build_workers or default_workers()
+        report = export(snapshot.by_path(settings.archive_size, workers), outdir)
     except OSError as exc:
         raise click.ClickException(f"cannot write {outdir}: {exc.strerror or exc}") from None
     finally:

@@ -18,7 +18,7 @@ from .index import Index, build_index, placement
 from .loader import ContentFolderError, ContentLoader
 from .parallel import default_workers
 from .posts import Post
-from .snapshot import RenderCache, Snapshot, build_snapshot, restamp
+from .snapshot import FeedDocuments, RenderCache, Snapshot, build_snapshot, restamp
 from .versions import ContentDates, VersionLedger
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class FeedService:
         self._observe_all = True  # the next applied reload shows the ledger everything
         self.loader = ContentLoader(settings)
         self.cache = RenderCache()
+        self.renderer = FeedDocuments(settings, self.cache)  # renders documents on demand, for every snapshot
         self.status: Status | None = None  # the one published value (snapshot + health)
         self._snapshot: Snapshot | None = None  # the newest snapshot, published with the status
         self._degraded: str | None = None
@@ -168,7 +169,8 @@ class FeedService:
         posts_changed = diff_posts(previous.index, index) if previous is not None else ()
         ledger = self.ledger
         ledger.observe_posts(seen_at, None if everything else posts_changed, index, not errors)
-        snapshot = build_snapshot(index, self.settings, self.cache, previous, errors, workers, ledger.post_modified)
+        snapshot = build_snapshot(index, self.settings, self.cache, previous, errors, workers, ledger.post_modified,
+                                  self.renderer)
         ledger.observe_documents(seen_at, None if everything or previous is None else diff_documents(previous, snapshot), snapshot)
         self._observe_all = False
         return restamp(snapshot, self.settings, ledger.document_modified, self.cache), posts_changed
@@ -232,7 +234,7 @@ class FeedService:
         self._degraded = reason
         if self._snapshot is None:  # nothing to keep: serve an empty site rather than fail
             index = build_index((), self.settings, utcnow())
-            self._snapshot = build_snapshot(index, self.settings, self.cache, None, ())
+            self._snapshot = build_snapshot(index, self.settings, self.cache, None, (), renderer=self.renderer)
         return self._report(started, 0, 0, NO_CHANGES, applied=False)
 
     def _report(self, started: float, reread: int, removed: int, changed: dict[str, int], applied: bool) -> ReloadReport:
