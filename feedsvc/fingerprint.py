@@ -31,11 +31,15 @@ NOT_RENDERED = frozenset({"content_dir"})  # where the posts live is not what th
 def code_version() -> str:
     """A digest of feedsvc's own source and templates, the rendering libraries' versions,
     libxml2's, and Python's minor version: the same code renders the same bytes."""
+    return code_digest(PACKAGE)
+
+
+def code_digest(package: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted(p for p in PACKAGE.rglob("*") if p.is_file() and p.suffix not in {".pyc"}):
-        if "__pycache__" in path.parts:
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        if path.suffix == ".pyc":
             continue
-        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     for name in RENDERING_LIBRARIES:
         try:
             version = metadata.version(name)
