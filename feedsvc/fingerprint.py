@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,16 @@ RENDERING_GROUPS = ("site", "feeds")  # the settings groups that shape documents
 NOT_RENDERED = frozenset({"content_dir"})  # where the posts live is not what they say
 
 
-@lru_cache(maxsize=1)
 def code_version() -> str:
     """A digest of feedsvc's own source and templates, the rendering libraries' versions,
-    libxml2's, and Python's minor version: the same code renders the same bytes."""
-    return code_digest(PACKAGE)
+    libxml2's, and Python's minor version: the same code renders the same bytes. Taken when
+    this module is imported, with the code it runs: files replaced later (an upgrade in place
+    while old workers still run) do not change what an old process claims."""
+    return _CODE_VERSION
 
 
 def code_digest(package: Path) -> str:
+    """The digest of a package folder's files and the rendering libraries (see code_version)."""
     digest = hashlib.sha256()
     for path in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         if path.suffix == ".pyc":
@@ -58,3 +59,6 @@ def settings_version(settings: Settings) -> str:
     values["hubs"] = list(settings.hubs)
     text = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_CODE_VERSION = code_digest(PACKAGE)

@@ -59,11 +59,18 @@ class FeedInputs:
         return hashlib.sha256(f"{self.digest}/{fmt}".encode()).hexdigest()[:32]
 
 
-def feed_inputs(index: Index, feed: Feed, settings: Settings, modified: Modified, fingerprint: str) -> FeedInputs:
+def feed_inputs(index: Index, feed: Feed, settings: Settings, modified: Modified, fingerprint: str,
+                old: FeedInputs | None = None) -> FeedInputs:
+    """The feed's inputs; ``old`` (the previous build's) is returned when nothing in them moved,
+    which is cheap to tell: unchanged posts are the very same objects from one build to the next."""
     ids, posts = index.ids, index.posts
     items = tuple((s, ids[s], posts[s], modified(ids[s], posts[s])) for s in feed.posts[: settings.feed_limit])
+    archived = feed.archive_pages(settings.archive_size)
+    if (old is not None and old.items == items and old.feed.name == feed.name and old.feed.path == feed.path
+            and old.feed.archive_pages(settings.archive_size) == archived):
+        return old
     updated = max((_updated(post, when) for _, _, post, when in items), default=EPOCH)
-    lines = [fingerprint, feed.key.kind, feed.key.key, feed.name, feed.path, str(feed.archive_pages(settings.archive_size))]
+    lines = [fingerprint, feed.key.kind, feed.key.key, feed.name, feed.path, str(archived)]
     for source, uid, post, when in items:
         lines.append("\t".join((source, uid, post.digest, post.permalink, post.published.isoformat(),
                                 post.updated.isoformat(), when.isoformat() if when else "")))
@@ -288,6 +295,36 @@ class FeedDocuments:
         return lazy_document(etag, PAGE.content_type, last_modified, self.cache, render)
 
 
+    def home_and_opml(self, feeds: list[Feed], inputs: Mapping[FeedKey, FeedInputs],
+                      modified: Mapping[FeedKey, datetime | None]) -> dict[str, Document]:
+        """``/`` and ``/opml.xml``, lazy: they list every feed (with its Last-Modified date) and
+        the site feed's items, so their ETags come from every feed's digest and date."""
+        digest = hashlib.sha256("\n".join(
+            f"{inputs[f.key].digest}/{when.isoformat() if (when := modified[f.key]) else ''}" for f in feeds).encode()).hexdigest()
+        newest = modified.get(FeedKey(SITE, ""))
+        settings = self.settings
+        etags = {"/": hashlib.sha256(f"{digest}/home".encode()).hexdigest()[:32],
+                 "/opml.xml": hashlib.sha256(f"{digest}/opml".encode()).hexdigest()[:32]}
+
+        def links(site_lines: bool) -> list[FeedLink]:
+            return [_link(settings, f, inputs[f.key], modified[f.key], self.bodies, {} if site_lines and f.key.kind == SITE else None)
+                    for f in feeds]
+
+        def home() -> bytes:
+            made = links(True)
+            body = home_html(settings, made[0], made)
+            self.cache.put((etags["/"], "identity"), body)
+            return body
+
+        def outline() -> bytes:
+            body = opml(settings, links(False))
+            self.cache.put((etags["/opml.xml"], "identity"), body)
+            return body
+
+        return {"/": lazy_document(etags["/"], PAGE.content_type, newest, self.cache, home),
+                "/opml.xml": lazy_document(etags["/opml.xml"], "text/x-opml; charset=utf-8", newest, self.cache, outline)}
+
+
 @dataclass(frozen=True, slots=True)
 class _Render:
     """A lazy feed document's renderer: holds only the feed's inputs, never a whole index."""
@@ -377,16 +414,15 @@ def build_snapshot(
 ) -> Snapshot:
     """The feeds' inputs and lazy documents; a feed whose inputs did not change since
     ``previous`` keeps its document objects (same bytes, same ETag). ``modified`` dates
-    entries whose version is not their post's first (versions.py). Renders only the home page
-    and the OPML list (and, on a cold start, the site feed's bodies for the home page)."""
+    entries whose version is not their post's first (versions.py). Renders nothing."""
     renderer = renderer or (previous.renderer if previous is not None else None) or FeedDocuments(settings, cache)
     fingerprint = renderer.fingerprint
     inputs: dict[FeedKey, FeedInputs] = {}
     documents: dict[DocKey, Document] = {}
     changed: set[FeedKey] = set()
     for feed in index.feed_list():
-        found = feed_inputs(index, feed, settings, modified, fingerprint)
         old = previous.inputs.get(feed.key) if previous is not None else None
+        found = feed_inputs(index, feed, settings, modified, fingerprint, old)
         if old is not None and old.digest == found.digest:
             inputs[feed.key] = old
             documents.update(((feed.key, fmt.name), previous.documents[(feed.key, fmt.name)]) for fmt in FORMATS)  # type: ignore[union-attr]
@@ -394,9 +430,6 @@ def build_snapshot(
             inputs[feed.key] = found
             changed.add(feed.key)
             documents.update(((feed.key, name), doc) for name, doc in renderer.documents(found).items())
-    site = inputs.get(FeedKey(SITE, ""))
-    if previous is None and site is not None:
-        cache.fill([post for _, _, post, _ in site.items], workers)
     return Snapshot(
         index=index,
         documents=documents,
@@ -433,26 +466,21 @@ def _pages(
     index: Index, settings: Settings, documents: Mapping[DocKey, Document], inputs: Mapping[FeedKey, FeedInputs],
     previous: Snapshot | None, changed: set[FeedKey], renderer: FeedDocuments,
 ) -> Mapping[str, Document]:
-    """The pages by site path (feedsvc.pages). A feed's preview page is lazy, made again only
-    with its feed; the home page and OPML list are rendered whenever a feed changed, appeared
-    or went; the stylesheets once."""
+    """The pages by site path (feedsvc.pages), lazy like the feeds. A feed's preview page is
+    made again only with its feed; the home page and OPML list whenever a feed changed,
+    appeared or went; the stylesheets once."""
     old = previous.pages if previous is not None else {}
     if previous is not None and not changed and previous.index.feeds.keys() == index.feeds.keys():
         return old
     pages: dict[str, Document] = {}
-    cache = renderer.bodies
-    links = []
-    for feed in index.feed_list():
+    feeds = index.feed_list()
+    modified = {feed.key: documents[(feed.key, RSS.name)].last_modified for feed in feeds}
+    for feed in feeds:
         path = feed.path + "/"
-        modified = documents[(feed.key, RSS.name)].last_modified
-        fresh = feed.key in changed or path not in old
-        # the home page lists the site's posts
-        links.append(_link(settings, feed, inputs[feed.key], modified, cache, {} if feed.key.kind == SITE else None))
         if feed.key.kind != SITE:
-            pages[path] = renderer.page(inputs[feed.key], modified) if fresh else old[path]
-    newest = documents[(FeedKey(SITE, ""), RSS.name)].last_modified
-    pages["/"] = make_document(home_html(settings, links[0], links), PAGE.content_type, newest)
-    pages["/opml.xml"] = make_document(opml(settings, links), "text/x-opml; charset=utf-8", newest)
+            fresh = feed.key in changed or path not in old
+            pages[path] = renderer.page(inputs[feed.key], modified[feed.key]) if fresh else old[path]
+    pages.update(renderer.home_and_opml(feeds, inputs, modified))
     if all(path in old for path in ASSET_PATHS):  # they depend on the settings only
         pages.update((path, old[path]) for path in ASSET_PATHS)
     else:
