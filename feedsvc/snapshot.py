@@ -140,7 +140,7 @@ class RenderCache:
     """Rendered post bodies by (content digest, permalink), the least recently used dropped
     first once their text passes ``max_chars``; shared by builds and request threads."""
 
-    def __init__(self, max_chars: int = 8 * 1024 * 1024) -> None:
+    def __init__(self, max_chars: int = 4 * 1024 * 1024) -> None:  # ~8 MB of CJK text, ~1,000 bodies
         self.max_chars = max_chars
         self.bodies: OrderedDict[tuple[str, str], RenderedBody] = OrderedDict()
         self._chars = 0
