@@ -139,7 +139,7 @@ class FeedService:
         reused = self._reuse_index(before, result.posts) if same_files else None
         index = reused or build_index(result.posts.values(), self.settings, now)
         previous = self._snapshot
-        snapshot, posts_changed = self._build(seen_at, index, previous, result.errors, workers)
+        snapshot, posts_changed = self._build(seen_at, index, previous, result.errors)
         if previous is not None and _same(previous, snapshot):  # e.g. the ledger's dates moved nothing
             self._degraded = None
             return self._report(started, result.reread, result.removed, NO_CHANGES, applied=False)
@@ -162,15 +162,14 @@ class FeedService:
         )
         return report
 
-    def _build(self, seen_at: float, index: Index, previous: Snapshot | None, errors: tuple[tuple[str, str], ...],
-               workers: int) -> tuple[Snapshot, tuple[PostChange, ...]]:
-        """Show the ledger what this scan saw, render with its dates, then stamp Last-Modified."""
+    def _build(self, seen_at: float, index: Index, previous: Snapshot | None,
+               errors: tuple[tuple[str, str], ...]) -> tuple[Snapshot, tuple[PostChange, ...]]:
+        """Show the ledger what this scan saw, build with its dates, then stamp Last-Modified."""
         everything = self._observe_all or previous is None
         posts_changed = diff_posts(previous.index, index) if previous is not None else ()
         ledger = self.ledger
         ledger.observe_posts(seen_at, None if everything else posts_changed, index, not errors)
-        snapshot = build_snapshot(index, self.settings, self.cache, previous, errors, workers, ledger.post_modified,
-                                  self.renderer)
+        snapshot = build_snapshot(index, self.settings, self.cache, previous, errors, ledger.post_modified, self.renderer)
         ledger.observe_documents(seen_at, None if everything or previous is None else diff_documents(previous, snapshot), snapshot)
         self._observe_all = False
         return restamp(snapshot, self.settings, ledger.document_modified, self.cache), posts_changed

@@ -96,10 +96,6 @@ class Snapshot:
     renderer: FeedDocuments | None = None  # renders and keeps documents; shared by later snapshots
     modified: Modified = no_modified  # the version ledger's entry dates this snapshot was rendered with
 
-    @property
-    def archives(self) -> ArchivePages | None:
-        return self.renderer.archives if self.renderer is not None else None
-
     def document(self, key: FeedKey, fmt: str) -> Document | None:
         return self.documents.get((key, fmt))
 
@@ -408,7 +404,6 @@ def build_snapshot(
     cache: RenderCache,
     previous: Snapshot | None,
     errors: tuple[tuple[str, str], ...],
-    workers: int = 1,
     modified: Modified = no_modified,
     renderer: FeedDocuments | None = None,
 ) -> Snapshot:
