@@ -143,6 +143,10 @@ class FeedService:
         if previous is not None and _same(previous, snapshot):  # e.g. the ledger's dates moved nothing
             self._degraded = None
             return self._report(started, result.reread, result.removed, NO_CHANGES, applied=False)
+        if previous is None and workers > 1:
+            # a cold start: the feeds readers hit first, rendered now in the forked helpers, as
+            # long as they fill at most 3/4 of the document cache (gunicorn workers share them)
+            self.renderer.prerender(snapshot, workers)
         self._snapshot = snapshot
         # Hand the pages the old snapshot freed back to the OS (a 1-3 ms trim): before gunicorn
         # forks workers from this process, and after every change, or fragmentation grows RSS.

@@ -22,7 +22,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from .config import Settings
-from .documents import ByteCache, Document, DocumentCache, held_document, lazy_document, make_document
+from .documents import (
+    GZIP,
+    IDENTITY,
+    ByteCache,
+    Document,
+    DocumentCache,
+    encode,
+    held_document,
+    lazy_document,
+    make_document,
+)
 from .fingerprint import code_version, settings_version
 from .formats import FORMATS, JSON, PAGE, RSS
 from .index import AUTHOR, CATEGORY, KIND, SITE, TAG, Feed, FeedKey, Index
@@ -130,6 +140,8 @@ class Snapshot:
 
 
 EXPORT_CHUNK = 256  # feeds rendered together by by_path
+PRERENDER_CHUNK = 32  # feeds rendered together by a cold start (FeedDocuments.prerender)
+PRERENDER_MAX_FEEDS = 256  # a cold start renders at most these (~1 s in two processes), the rest on demand
 
 
 class RenderCache:
@@ -247,13 +259,14 @@ class FeedDocuments:
     def render(self, inputs: FeedInputs, etags: Mapping[str, str], fmt: str) -> bytes:
         """Every format of the feed, kept in the cache; the bytes of ``fmt``."""
         with RENDER_LOCK:  # feedgen's date formatting changes the process locale
-            found = self.cache.get((etags[fmt], "identity"))  # another thread may have rendered it meanwhile
+            found = self.cache.get((etags[fmt], IDENTITY))  # another thread may have rendered it meanwhile
             if found is not None:
                 return found
             bodies = render_formats(*self.job(inputs))
             self.rendered += 1
-        for name, body in bodies.items():
-            self.cache.put((etags[name], "identity"), body)
+        for name, body in bodies.items():  # the gzip variant is what stays longest (ByteCache)
+            self.cache.put((etags[name], GZIP), encode(body, GZIP))
+            self.cache.put((etags[name], IDENTITY), body)
         return bodies[fmt]
 
     def job(self, inputs: FeedInputs) -> FeedJob:
@@ -276,6 +289,30 @@ class FeedDocuments:
                 lazy = snapshot.documents[(feed.key, fmt.name)]
                 held[(feed.key, fmt.name)] = held_document(bodies[fmt.name], lazy)
         return held
+
+    def prerender(self, snapshot: Snapshot, workers: int, share: float = 0.75) -> int:
+        """Render the (at most PRERENDER_MAX_FEEDS) feeds with the most posts first (the site,
+        then categories and tags by size), PRERENDER_CHUNK at a time in ``workers`` processes, and keep their gzip
+        variants until the cache's compressed share is ``share`` full; the number of feeds
+        rendered. For a cold start, before any thread exists (forked gunicorn workers then
+        share them)."""
+        budget = (self.cache.max_bytes - self.cache.max_bytes // 3) * share
+        feeds = sorted(snapshot.index.feed_list(), key=lambda f: (f.key.kind != SITE, -len(f.posts)))[:PRERENDER_MAX_FEEDS]
+        done = 0
+        for start in range(0, len(feeds), PRERENDER_CHUNK):
+            if self.cache.encoded_size >= budget:
+                break
+            chunk = feeds[start:start + PRERENDER_CHUNK]
+            inputs = [snapshot.inputs[feed.key] for feed in chunk]
+            self.bodies.fill([post for i in inputs for _, _, post, _ in i.items], workers)
+            jobs = [self.job(i) for i in inputs]
+            with RENDER_LOCK:
+                packed = pmap_shared(_gzip_feed_job, jobs, workers, min_items=8)
+            for i, formats in zip(inputs, packed, strict=True):
+                for name, body in formats.items():
+                    self.cache.put((i.etag(name), GZIP), body)
+            done += len(chunk)
+        return done
 
     def page(self, inputs: FeedInputs, last_modified: datetime | None) -> Document:
         """The feed's preview page (pages.feed_html), lazy like its documents: it shows the
@@ -318,10 +355,10 @@ class FeedDocuments:
 
         def render() -> bytes:
             with self._pages_lock:
-                found = self.cache.get((etag, "identity"))
+                found = self.cache.get((etag, IDENTITY))
                 if found is None:
                     found = make()
-                    self.cache.put((etag, "identity"), found)
+                    self.cache.put((etag, IDENTITY), found)
                 return found
 
         return render
@@ -347,6 +384,11 @@ def render_feed_job(job: FeedJob) -> dict[str, bytes]:
     """Every format of one feed (a picklable job for feedsvc.parallel)."""
     metas, items = job
     return render_formats(metas, items)
+
+
+def _gzip_feed_job(job: FeedJob) -> dict[str, bytes]:
+    """Every format of one feed, gzip-compressed (what a cold start keeps)."""
+    return {name: encode(body, GZIP) for name, body in render_feed_job(job).items()}
 
 
 def feed_title(settings: Settings, feed: Feed) -> str:

@@ -6,6 +6,7 @@ dropped from the cache comes back with the same bytes."""
 from __future__ import annotations
 
 import gc
+import hashlib
 import shutil
 import weakref
 from collections.abc import Callable
@@ -20,9 +21,11 @@ from feedsvc.service import FeedService
 
 
 def _posts(write_post: Callable[..., Path], count: int = 30, words: int = 200) -> None:
+    """``count`` posts of ``words`` words each, made up so that they hardly compress."""
     for i in range(count):
+        text = " ".join(hashlib.sha256(f"{i}/{w}".encode()).hexdigest()[:10] for w in range(words))
         write_post(f"p{i:03d}.md", title=f"Post {i}", date=f"2024-01-{1 + i % 28:02d} 10:{i % 60:02d}:00",
-                   tags=[f"t{i % 7}", f"only{i}"], categories=["c"], body=f"Body {i} " + f"word{i} " * words)
+                   tags=[f"t{i % 7}", f"only{i}"], categories=["c"], body=f"Body {i} {text}")
 
 
 def _svc(app: Flask) -> FeedService:
@@ -76,6 +79,7 @@ def test_the_cache_is_bounded_and_a_dropped_document_comes_back_the_same(
     cache = svc.renderer.cache
     assert cache.size <= 1024 * 1024 < total  # the crawl made more than the cache holds
     assert cache.evictions > 0
+    assert cache.encoded_size > 0  # gzip variants are kept beside identity bytes
     rendered = svc.renderer.rendered
     again = {p: client.get(p) for p in paths}
     assert svc.renderer.rendered > rendered  # dropped documents were rendered again ...
@@ -165,3 +169,23 @@ def test_recording_a_change_renders_only_what_subscribers_get(write_post: Callab
     write_post("p003.md", title="Post 3, edited", date="2024-01-04 10:03:00", tags=["t3"], categories=["c"], body="y")
     report = svc.reload()
     assert report.applied and svc.renderer.rendered == 0
+
+
+def test_identity_bytes_dropped_come_back_from_the_gzip_variant(write_post: Callable[..., Path],
+                                                                make_app: Callable[..., Flask]) -> None:
+    """Identity bytes get a third of the cache; a feed's gzip variant (~6x smaller) is kept
+    in the rest, and dropped identity bytes are inflated from it instead of rendered again."""
+    for i in range(60):
+        write_post(f"p{i:03d}.md", title=f"Post {i}", date=f"2024-01-{1 + i % 28:02d} 10:{i % 60:02d}:00",
+                   tags=[f"t{i % 7}", f"only{i}"], body="同一段文字，反复出现。" * 800)
+    app = make_app(document_cache_mb=1)
+    svc = _svc(app)
+    client = app.test_client()
+    paths = [feed.document_path(fmt) for feed in svc.current().index.feed_list() for fmt in ("rss", "atom", "json")]
+    first = {p: client.get(p).data for p in paths}
+    assert sum(map(len, first.values())) > 1024 * 1024  # more identity bytes than the whole cache
+    rendered = svc.renderer.rendered
+    assert rendered == len(paths) // 3  # each feed once, all its formats together
+    again = {p: client.get(p).data for p in paths}
+    assert again == first
+    assert svc.renderer.rendered == rendered  # inflated, not rendered again
