@@ -140,7 +140,6 @@ class Snapshot:
 
 
 EXPORT_CHUNK = 256  # feeds rendered together by by_path
-PRERENDER_CHUNK = 32  # feeds rendered together by a cold start (FeedDocuments.prerender)
 PRERENDER_MAX_FEEDS = 256  # a cold start renders at most these (~1 s in two processes), the rest on demand
 
 
@@ -171,21 +170,22 @@ class RenderCache:
                     self._chars -= _chars(dropped)
         return body
 
-    def fill(self, posts: list[Post], workers: int) -> None:
-        """Render the bodies of ``posts`` not cached yet, in ``workers`` processes (a cold
-        start's home page, ``feedsvc build``)."""
+    def fill(self, posts: list[Post], workers: int) -> dict[tuple[str, str], RenderedBody]:
+        """The bodies of ``posts`` by (digest, permalink), those not cached rendered in
+        ``workers`` processes (a cold start, ``feedsvc build``) and cached as room allows."""
         with self._lock:
-            todo = {(p.digest, p.permalink): p for p in posts if (p.digest, p.permalink) not in self.bodies}
+            found = {k: b for p in posts if (b := self.bodies.get(k := (p.digest, p.permalink))) is not None}
+        todo = {(p.digest, p.permalink): p for p in posts if (p.digest, p.permalink) not in found}
         jobs = [(p.body, p.permalink, p.summary) for p in todo.values()]
-        for key, body in zip(todo, pmap_shared(_render_body_job, jobs, workers, min_items=64), strict=True):
-            with self._lock:
-                if key not in self.bodies:
-                    self.bodies[key] = body
-                    self._chars += _chars(body)
+        found.update(zip(todo, pmap_shared(_render_body_job, jobs, workers, min_items=64), strict=True))
         with self._lock:
+            for key in todo:
+                self.bodies[key] = found[key]
+                self._chars += _chars(found[key])
             while self._chars > self.max_chars and len(self.bodies) > 1:
                 _key, dropped = self.bodies.popitem(last=False)
                 self._chars -= _chars(dropped)
+        return found
 
 
 def _chars(body: RenderedBody) -> int:
@@ -269,50 +269,44 @@ class FeedDocuments:
             self.cache.put((etags[name], IDENTITY), body)
         return bodies[fmt]
 
-    def job(self, inputs: FeedInputs) -> FeedJob:
-        """What rendering the feed needs: its metadata per format and its items."""
+    def job(self, inputs: FeedInputs, bodies: Mapping[tuple[str, str], RenderedBody] | None = None) -> FeedJob:
+        """What rendering the feed needs: its metadata per format and its items (their bodies
+        from ``bodies`` when given, else from the body cache)."""
         settings = self.settings
-        items = [_item_of(settings, uid, post, self.bodies.body(post), when) for _, uid, post, when in inputs.items]
+        items = [_item_of(settings, uid, post, bodies[(post.digest, post.permalink)] if bodies else self.bodies.body(post), when)
+                 for _, uid, post, when in inputs.items]
         return {fmt.name: feed_meta(settings, inputs.feed, fmt.name, inputs.updated) for fmt in FORMATS}, items
 
     def held_documents(self, snapshot: Snapshot, feeds: list[Feed], workers: int) -> dict[DocKey, Document]:
         """The documents of ``feeds`` in ``snapshot`` as documents holding their bytes (same
         ETags and Last-Modified), rendered in ``workers`` processes and not cached."""
         inputs = [snapshot.inputs[feed.key] for feed in feeds]
-        self.bodies.fill([post for i in inputs for _, _, post, _ in i.items], workers)
-        jobs = [self.job(i) for i in inputs]
+        bodies = self.bodies.fill([post for i in inputs for _, _, post, _ in i.items], workers)
+        jobs = [self.job(i, bodies) for i in inputs]
         with RENDER_LOCK:  # feedgen's date formatting changes the process locale
-            rendered = pmap_shared(render_feed_job, jobs, workers, min_items=16)  # ~3 ms each
+            rendered = pmap_shared(render_feed_job, jobs, workers, min_items=16)  # ~5 ms each
         held: dict[DocKey, Document] = {}
-        for feed, bodies in zip(feeds, rendered, strict=True):
+        for feed, formats in zip(feeds, rendered, strict=True):
             for fmt in FORMATS:
                 lazy = snapshot.documents[(feed.key, fmt.name)]
-                held[(feed.key, fmt.name)] = held_document(bodies[fmt.name], lazy)
+                held[(feed.key, fmt.name)] = held_document(formats[fmt.name], lazy)
         return held
 
-    def prerender(self, snapshot: Snapshot, workers: int, share: float = 0.75) -> int:
-        """Render the (at most PRERENDER_MAX_FEEDS) feeds with the most posts first (the site,
-        then categories and tags by size), PRERENDER_CHUNK at a time in ``workers`` processes, and keep their gzip
-        variants until the cache's compressed share is ``share`` full; the number of feeds
-        rendered. For a cold start, before any thread exists (forked gunicorn workers then
-        share them)."""
-        budget = (self.cache.max_bytes - self.cache.max_bytes // 3) * share
+    def prerender(self, snapshot: Snapshot, workers: int) -> int:
+        """Render the PRERENDER_MAX_FEEDS feeds with the most posts (the site, then categories
+        and tags by size) in ``workers`` processes, and keep their gzip variants (as many as the
+        cache's compressed share holds); the number of feeds rendered. For a cold start, before
+        any thread exists: forked gunicorn workers then share them."""
         feeds = sorted(snapshot.index.feed_list(), key=lambda f: (f.key.kind != SITE, -len(f.posts)))[:PRERENDER_MAX_FEEDS]
-        done = 0
-        for start in range(0, len(feeds), PRERENDER_CHUNK):
-            if self.cache.encoded_size >= budget:
-                break
-            chunk = feeds[start:start + PRERENDER_CHUNK]
-            inputs = [snapshot.inputs[feed.key] for feed in chunk]
-            self.bodies.fill([post for i in inputs for _, _, post, _ in i.items], workers)
-            jobs = [self.job(i) for i in inputs]
-            with RENDER_LOCK:
-                packed = pmap_shared(_gzip_feed_job, jobs, workers, min_items=8)
-            for i, formats in zip(inputs, packed, strict=True):
-                for name, body in formats.items():
-                    self.cache.put((i.etag(name), GZIP), body)
-            done += len(chunk)
-        return done
+        inputs = [snapshot.inputs[feed.key] for feed in feeds]
+        bodies = self.bodies.fill([post for i in inputs for _, _, post, _ in i.items], workers)
+        jobs = [self.job(i, bodies) for i in reversed(inputs)]  # the largest last: most recently used
+        with RENDER_LOCK:
+            packed = pmap_shared(_gzip_feed_job, jobs, workers, min_items=8)
+        for i, formats in zip(reversed(inputs), packed, strict=True):
+            for name, body in formats.items():
+                self.cache.put((i.etag(name), GZIP), body)
+        return len(jobs)
 
     def page(self, inputs: FeedInputs, last_modified: datetime | None) -> Document:
         """The feed's preview page (pages.feed_html), lazy like its documents: it shows the
