@@ -381,8 +381,10 @@ def render_feed_job(job: FeedJob) -> dict[str, bytes]:
 
 
 def _gzip_feed_job(job: FeedJob) -> dict[str, bytes]:
-    """Every format of one feed, gzip-compressed (what a cold start keeps)."""
-    return {name: encode(body, GZIP) for name, body in render_feed_job(job).items()}
+    """A feed's RSS and Atom documents, gzip-compressed: what a cold start keeps (readers
+    poll those; JSON Feed is rendered on first request)."""
+    metas, items = job
+    return {name: encode(body, GZIP) for name, body in render_formats({k: v for k, v in metas.items() if k != JSON.name}, items).items()}
 
 
 def feed_title(settings: Settings, feed: Feed) -> str:
