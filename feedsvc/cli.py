@@ -125,7 +125,8 @@ def build(outdir: str) -> None:
     and .br siblings and a manifest of feedsvc's ETags (_feedsvc/manifest.json). OUTDIR is
     replaced whole, by a rename, when the export is complete.
     """
-    from .export import export
+    from .export import export_snapshot
+    from .parallel import default_workers
     from .service import FeedService
 
     settings = settings_or_exit()
@@ -137,7 +138,7 @@ def build(outdir: str) -> None:
         notifier = start_notifier(service)
     try:
         snapshot = service.current()
-        report = export(snapshot.by_path(settings.archive_size), outdir)
+        report = export_snapshot(snapshot, outdir, settings.archive_size, settings.build_workers or default_workers())
     except OSError as exc:
         raise click.ClickException(f"cannot write {outdir}: {exc.strerror or exc}") from None
     finally:
