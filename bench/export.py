@@ -52,7 +52,8 @@ def feedsvc_build(content: Path, checkout: Path = REPO) -> int:
     env.update(FEEDSVC_CONTENT_DIR=str(content), FEEDSVC_NOTIFY="0", FEEDSVC_SITE_URL="https://blog.example.org",
                PYTHONPATH=str(checkout))
     try:
-        subprocess.run([sys.executable, "-m", "feedsvc.cli", "build", str(out)], env=env, check=True,
+        # cwd too: `python -m` puts the working folder first on sys.path, before PYTHONPATH
+        subprocess.run([sys.executable, "-m", "feedsvc.cli", "build", str(out)], env=env, check=True, cwd=checkout,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return sum(1 for p in out.rglob("*") if p.is_file())
     finally:
