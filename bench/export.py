@@ -1,62 +1,105 @@
 """Static export (issue 10.2): `feedsvc build OUTDIR` against Hugo building the same feeds.
 
-For each corpus size, alternating in one run (Hugo, feedsvc, Hugo, feedsvc, ...):
+For each corpus size, alternating in one run (Hugo, feedsvc, [base,] Hugo, feedsvc, ...):
 - Hugo: a full build of bench/hugo-site (site, category and tag feeds, RSS and Atom).
-- feedsvc: `feedsvc build OUT` in a fresh process (every feed in RSS, Atom and JSON Feed, the
-  index page and OPML, each with .gz and .br siblings), FEEDSVC_NOTIFY=0 (no store needed).
-Wall seconds from launch to exit; the ratio is feedsvc / Hugo (target <= 1.0 at 10k posts).
+- feedsvc: `feedsvc build OUT` in a fresh process (every feed in RSS, Atom and JSON Feed, every
+  RFC 5005 archive page, the index and preview pages, OPML and the stylesheets, each with .gz
+  and .br siblings), FEEDSVC_NOTIFY=0 (no store needed), FEEDSVC_BUILD_WORKERS unset (one
+  process per CPU).
+- base (``--base CHECKOUT``, e.g. ``git worktree add --detach ../base <commit>``): the same
+  command with that checkout's code (``PYTHONPATH=<checkout>``, this virtualenv).
+Wall seconds from launch to exit, and CPU seconds (user + system of the process and its
+children); the ratio is feedsvc / Hugo in wall seconds (target <= 1.0 at 10k posts). The load
+average before and after is printed: other work on the machine stretches every figure.
 
-Usage: .venv/bin/python bench/export.py [--sizes 10000] [--runs 3]
+Usage: .venv/bin/python bench/export.py [--sizes 10000] [--runs 3] [--base ../base]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from _common import REPO, WORKDIR, corpus, hugo_build, hugo_site, median, print_table, row
 
+T = TypeVar("T")
 
-def feedsvc_build(content: Path) -> tuple[float, int]:
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(run: Callable[..., T], *args: object) -> tuple[T, float, float]:
+    """``run(*args)``, its wall seconds and the CPU seconds of the processes it waited for."""
+    cpu, started = children_cpu(), time.perf_counter()
+    result = run(*args)
+    return result, time.perf_counter() - started, children_cpu() - cpu
+
+
+def feedsvc_build(content: Path, checkout: Path = REPO) -> int:
     out = Path(tempfile.mkdtemp(prefix="feedsvc-out-", dir=WORKDIR)) / "public"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
-    env.update(FEEDSVC_CONTENT_DIR=str(content), FEEDSVC_NOTIFY="0", FEEDSVC_SITE_URL="https://blog.example.org")
-    started = time.perf_counter()
-    subprocess.run([str(REPO / ".venv" / "bin" / "feedsvc"), "build", str(out)], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    seconds = time.perf_counter() - started
-    files = sum(1 for p in out.rglob("*") if p.is_file())
-    shutil.rmtree(out.parent, ignore_errors=True)
-    return seconds, files
+    env.update(FEEDSVC_CONTENT_DIR=str(content), FEEDSVC_NOTIFY="0", FEEDSVC_SITE_URL="https://blog.example.org",
+               PYTHONPATH=str(checkout))
+    try:
+        # cwd too: `python -m` puts the working folder first on sys.path, before PYTHONPATH
+        subprocess.run([sys.executable, "-m", "feedsvc.cli", "build", str(out)], env=env, check=True, cwd=checkout,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return sum(1 for p in out.rglob("*") if p.is_file())
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--base", type=Path, help="a checkout from before a change, timed in the same alternation")
     args = parser.parse_args()
-    rows = []
+    rows, notes = [], [f"load average (1/5/15 min) at the start: {load()}"]
     for size in (int(s) for s in args.sizes.split(",")):
         content = corpus(size)
         site = hugo_site(content)
-        hugo, ours, files, feeds = [], [], 0, 0
+        runs: dict[str, list[tuple[float, float]]] = {"hugo": [], "this": [], "base": []}
+        files, feeds = 0, 0
         for _ in range(args.runs):
-            run = hugo_build(site)
-            hugo.append(run.seconds)
-            feeds = run.feeds
-            seconds, files = feedsvc_build(content)
-            ours.append(seconds)
-        ratio = median(ours) / median(hugo)
-        rows.append(row(f"static export, {size} posts: `feedsvc build` ({files} files: feeds x 3 formats + pages, "
-                        f"each with .gz and .br) vs Hugo ({feeds} XML files), median of {args.runs}",
-                        f"{median(ours):.2f} s", f"Hugo {median(hugo):.2f} s", ratio, "<= 1.0", ratio <= 1.0))
+            hugo, seconds, cpu = timed(hugo_build, site)
+            runs["hugo"].append((seconds, cpu))
+            feeds = hugo.feeds
+            files, seconds, cpu = timed(feedsvc_build, content)
+            runs["this"].append((seconds, cpu))
+            if args.base:
+                _, seconds, cpu = timed(feedsvc_build, content, args.base.resolve())
+                runs["base"].append((seconds, cpu))
+        wall = {who: median(s for s, _ in got) for who, got in runs.items() if got}
+        cpu = {who: median(c for _, c in got) for who, got in runs.items() if got}
+        ratio = wall["this"] / wall["hugo"]
+        rows.append(row(f"static export, {size} posts: `feedsvc build` ({files} files: feeds x 3 formats, archive pages, "
+                        f"pages, each with .gz and .br) vs Hugo ({feeds} XML files), median of {args.runs}",
+                        f"{wall['this']:.2f} s (CPU {cpu['this']:.1f} s)", f"Hugo {wall['hugo']:.2f} s (CPU {cpu['hugo']:.1f} s)",
+                        ratio, "<= 1.0", ratio <= 1.0))
+        if args.base:
+            rows.append(row(f"same, this checkout vs `--base` {args.base}", f"{wall['this']:.2f} s",
+                            f"{wall['base']:.2f} s (CPU {cpu['base']:.1f} s)", wall["this"] / wall["base"], "-", None))
+        notes.append(f"{size} posts, wall seconds per run: " + "; ".join(
+            f"{who} " + ", ".join(f"{s:.1f}" for s, _ in got) for who, got in runs.items() if got))
         shutil.rmtree(site, ignore_errors=True)
-    print_table(rows)
+    notes.append(f"load average at the end: {load()}")
+    print_table(rows, notes)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def build(outdir: str) -> None:
     and .br siblings and a manifest of feedsvc's ETags (_feedsvc/manifest.json). OUTDIR is
     replaced whole, by a rename, when the export is complete.
     """
-    from .export import export
+    from .export import export_snapshot
     from .parallel import default_workers
     from .service import FeedService
 
@@ -138,8 +138,7 @@ def build(outdir: str) -> None:
         notifier = start_notifier(service)
     try:
         snapshot = service.current()
-        workers = settings.build_workers or default_workers()
-        report = export(snapshot.by_path(settings.archive_size, workers), outdir)
+        report = export_snapshot(snapshot, outdir, settings.archive_size, settings.build_workers or default_workers())
     except OSError as exc:
         raise click.ClickException(f"cannot write {outdir}: {exc.strerror or exc}") from None
     finally:

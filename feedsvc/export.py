@@ -12,6 +12,9 @@ settings, with ``.gz`` and ``.br`` siblings (nginx ``gzip_static`` / ``brotli_st
   reported: a static server would resolve it to another file.
 - The output is built in a sibling folder and swapped in by renames, so OUTDIR never holds
   a half-written export.
+- The work (rendering archive pages, compressing, writing) is spread over forked processes
+  (``parallel.pmap_shared``); each job writes its own files and sends back only manifest
+  entries, so the output is the same bytes whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -20,14 +23,22 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import unquote
 
 from .documents import BROTLI, GZIP, IDENTITY, Document
+from .formats import FORMATS
+from .parallel import pmap_shared
+from .snapshot import Snapshot
 
 MANIFEST = "_feedsvc/manifest.json"
 SUFFIX = {GZIP: ".gz", BROTLI: ".br"}
+
+Fetch = Callable[[], Document | None]  # the document, rendered by the process that writes it
+Job = Sequence[tuple[str, Fetch]]  # (site path, fetch) of documents rendered together
+Entry = dict[str, object]  # one manifest entry
 
 
 @dataclass
@@ -49,26 +60,64 @@ def file_path(url_path: str) -> str | None:
     return os.path.join(*parts)
 
 
-def export(documents: Iterable[tuple[str, Document]], outdir: str) -> ExportReport:
-    """Write ``documents`` ((site path, Document) pairs) to ``outdir``, replacing it whole."""
+def export_snapshot(snapshot: Snapshot, outdir: str, archive_size: int, workers: int) -> ExportReport:
+    """Export every document ``snapshot.by_path(archive_size)`` yields, in ``workers`` processes."""
+    prefill_bodies(snapshot, archive_size, workers)
+    return export(snapshot_jobs(snapshot, archive_size), outdir, workers)
+
+
+def prefill_bodies(snapshot: Snapshot, archive_size: int, workers: int) -> None:
+    """Render the body of every post a document shows once, before the jobs fork: a post is in
+    the current document or on an archive page of each of its feeds (the site's, each tag's,
+    ...). A build is one pass, so the body cache is unbounded for it."""
+    renderer = snapshot.renderer
+    if renderer is None:
+        return
+    index = snapshot.index
+    shown = {source for feed in index.feeds.values() for page in range(1, feed.archive_pages(archive_size) + 1)
+             for source in feed.archive_page(page, archive_size)}
+    shown.update(source for inputs in snapshot.inputs.values() for source, _, _, _ in inputs.items)
+    renderer.bodies.max_chars = 1 << 62
+    renderer.bodies.fill([index.posts[source] for source in sorted(shown)], workers)
+
+
+def snapshot_jobs(snapshot: Snapshot, archive_size: int) -> list[Job]:
+    """Every document ``snapshot.by_path(archive_size)`` yields, as jobs: each page; each feed's
+    current documents, then each of its archive pages, in all formats as one job, since they
+    are rendered together, in the process that runs the job."""
+    jobs: list[Job] = [[(path, partial(_same, doc))] for path, doc in sorted(snapshot.pages.items())]
+    for feed in snapshot.index.feed_list():
+        jobs.append([(feed.document_path(fmt.name), partial(_same, snapshot.documents[(feed.key, fmt.name)]))
+                     for fmt in FORMATS])
+        for page in range(1, feed.archive_pages(archive_size) + 1):
+            jobs.append([(feed.archive_path(page, fmt.name), partial(snapshot.archive_document, feed.key, page, fmt.name))
+                         for fmt in FORMATS])
+    return jobs
+
+
+def _same(doc: Document) -> Document:
+    return doc
+
+
+def export(jobs: Sequence[Job], outdir: str, workers: int = 1) -> ExportReport:
+    """Write the documents of ``jobs`` to ``outdir``, replacing it whole; ``workers`` processes
+    (forked, when no other thread runs) render, compress and write them."""
     outdir = os.path.abspath(outdir)
     parent = os.path.dirname(outdir)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".feedsvc-build-", dir=parent)
     report = ExportReport()
-    manifest: dict[str, dict[str, object]] = {}
+    manifest: dict[str, Entry] = {}
     try:
-        for url_path, doc in documents:
-            try:
-                rel = file_path(url_path)
-            except UnicodeDecodeError:
-                rel = None
-            if rel is None:
-                report.skipped.append((url_path, "its decoded path cannot be a file name"))
-                continue
-            _write_document(staging, rel, doc)
-            manifest[url_path] = _entry(rel, doc)
-            report.files += 1
+        made: set[str] = set()  # folders made so far (by this process: each forked one has its copy)
+        for done in pmap_shared(partial(_run_job, staging, made), jobs, workers):
+            for url_path, entry in done:
+                if entry is None:
+                    report.skipped.append((url_path, "its decoded path cannot be a file name"))
+                    continue
+                manifest[url_path] = entry
+                report.files += 1
+        os.makedirs(os.path.join(staging, os.path.dirname(MANIFEST)), exist_ok=True)
         _write(staging, MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode() + b"\n", None)
         _swap_in(staging, outdir)
     except BaseException:
@@ -77,7 +126,25 @@ def export(documents: Iterable[tuple[str, Document]], outdir: str) -> ExportRepo
     return report
 
 
-def _entry(rel: str, doc: Document) -> dict[str, object]:
+def _run_job(root: str, made: set[str], job: Job) -> list[tuple[str, Entry | None]]:
+    """Write a job's documents under ``root``; their manifest entries (None: skipped)."""
+    done: list[tuple[str, Entry | None]] = []
+    for url_path, fetch in job:
+        try:
+            rel = file_path(url_path)
+        except UnicodeDecodeError:
+            rel = None
+        if rel is None:
+            done.append((url_path, None))
+            continue
+        doc = fetch()
+        if doc is not None:
+            _write_document(root, made, rel, doc)
+            done.append((url_path, _entry(rel, doc)))
+    return done
+
+
+def _entry(rel: str, doc: Document) -> Entry:
     return {
         "file": rel.replace(os.sep, "/"),
         "content_type": doc.content_type,
@@ -86,8 +153,12 @@ def _entry(rel: str, doc: Document) -> dict[str, object]:
     }
 
 
-def _write_document(root: str, rel: str, doc: Document) -> None:
+def _write_document(root: str, made: set[str], rel: str, doc: Document) -> None:
     stamp = doc.last_modified.timestamp() if doc.last_modified is not None else None
+    folder = os.path.join(root, os.path.dirname(rel))
+    if folder not in made:  # a folder holds a document's 3 files, often several documents
+        os.makedirs(folder, exist_ok=True)
+        made.add(folder)
     _write(root, rel, doc.body, stamp)
     for encoding, suffix in SUFFIX.items():
         _write(root, rel + suffix, doc.variant(encoding).body, stamp)
@@ -95,7 +166,6 @@ def _write_document(root: str, rel: str, doc: Document) -> None:
 
 def _write(root: str, rel: str, data: bytes, stamp: float | None) -> None:
     path = os.path.join(root, rel)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as fh:
         fh.write(data)
     if stamp is not None:

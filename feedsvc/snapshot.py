@@ -29,7 +29,6 @@ from .documents import (
     Document,
     DocumentCache,
     encode,
-    held_document,
     lazy_document,
     make_document,
 )
@@ -44,6 +43,7 @@ from .render import EPOCH, RENDER_LOCK, FeedMeta, Item, plain_text, render_forma
 
 DocKey = tuple[FeedKey, str]  # (feed, format)
 FORMAT_NAMES = frozenset(fmt.name for fmt in FORMATS)
+PRERENDER_MAX_FEEDS = 256  # a cold start renders at most these (~1 s in two processes), the rest on demand
 Modified = Callable[[str, Post], datetime | None]  # (entry id, post) -> when this version was first recorded
 DocumentModified = Callable[[str, str], datetime | None]  # (document path, etag) -> when first recorded
 
@@ -116,31 +116,21 @@ class Snapshot:
             return None
         return self.renderer.archives.document(self.index, feed, page, fmt, self.modified)
 
-    def by_path(self, archive_size: int = 0, workers: int = 1) -> Iterator[tuple[str, Document]]:
+    def by_path(self, archive_size: int = 0) -> Iterator[tuple[str, Document]]:
         """Every document this snapshot serves, with its site path (percent-encoded), in a
         stable order: pages, then each feed's formats, then (``archive_size`` > 0) each of its
-        RFC 5005 archive pages, rendered here if not cached (``feedsvc build`` writes these).
-        Feeds are rendered ``EXPORT_CHUNK`` at a time in ``workers`` processes, and their bytes
-        are not kept once yielded."""
+        RFC 5005 archive pages, rendered here if not cached (``feedsvc build`` writes these)."""
         yield from sorted(self.pages.items())
-        feeds = self.index.feed_list()
-        for start in range(0, len(feeds), EXPORT_CHUNK):
-            chunk = feeds[start:start + EXPORT_CHUNK]
-            held = self.renderer.held_documents(self, chunk, workers) if self.renderer is not None else {}
-            for feed in chunk:
+        for feed in self.index.feed_list():
+            for fmt in FORMATS:
+                doc = self.documents.get((feed.key, fmt.name))
+                if doc is not None:
+                    yield feed.document_path(fmt.name), doc
+            for page in range(1, feed.archive_pages(archive_size) + 1 if archive_size else 1):
                 for fmt in FORMATS:
-                    doc = held.get((feed.key, fmt.name)) or self.documents.get((feed.key, fmt.name))
-                    if doc is not None:
-                        yield feed.document_path(fmt.name), doc
-                for page in range(1, feed.archive_pages(archive_size) + 1 if archive_size else 1):
-                    for fmt in FORMATS:
-                        archived = self.archive_document(feed.key, page, fmt.name)
-                        if archived is not None:
-                            yield feed.archive_path(page, fmt.name), archived
-
-
-EXPORT_CHUNK = 256  # feeds rendered together by by_path
-PRERENDER_MAX_FEEDS = 256  # a cold start renders at most these (~1 s in two processes), the rest on demand
+                    archived = self.archive_document(feed.key, page, fmt.name)
+                    if archived is not None:
+                        yield feed.archive_path(page, fmt.name), archived
 
 
 class RenderCache:
@@ -276,21 +266,6 @@ class FeedDocuments:
         items = [_item_of(settings, uid, post, bodies[(post.digest, post.permalink)] if bodies else self.bodies.body(post), when)
                  for _, uid, post, when in inputs.items]
         return {fmt.name: feed_meta(settings, inputs.feed, fmt.name, inputs.updated) for fmt in FORMATS}, items
-
-    def held_documents(self, snapshot: Snapshot, feeds: list[Feed], workers: int) -> dict[DocKey, Document]:
-        """The documents of ``feeds`` in ``snapshot`` as documents holding their bytes (same
-        ETags and Last-Modified), rendered in ``workers`` processes and not cached."""
-        inputs = [snapshot.inputs[feed.key] for feed in feeds]
-        bodies = self.bodies.fill([post for i in inputs for _, _, post, _ in i.items], workers)
-        jobs = [self.job(i, bodies) for i in inputs]
-        with RENDER_LOCK:  # feedgen's date formatting changes the process locale
-            rendered = pmap_shared(render_feed_job, jobs, workers, min_items=16)  # ~5 ms each
-        held: dict[DocKey, Document] = {}
-        for feed, formats in zip(feeds, rendered, strict=True):
-            for fmt in FORMATS:
-                lazy = snapshot.documents[(feed.key, fmt.name)]
-                held[(feed.key, fmt.name)] = held_document(formats[fmt.name], lazy)
-        return held
 
     def prerender(self, snapshot: Snapshot, workers: int) -> int:
         """Render the PRERENDER_MAX_FEEDS feeds with the most posts (the site, then categories

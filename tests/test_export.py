@@ -75,6 +75,55 @@ def test_a_rebuild_replaces_the_folder_whole(cli: Any, tmp_path: Path, write_pos
     assert not [p for p in os.listdir(tmp_path) if p.startswith((".feedsvc-build-", "public.old"))]
 
 
+def _tree(root: Path) -> dict[str, tuple[bytes, float]]:
+    """Each file's bytes and mtime (the stylesheets and the manifest, without a Last-Modified,
+    keep the time of writing: 0 here)."""
+    manifest = json.loads((root / "_feedsvc" / "manifest.json").read_text())
+    stamped = {entry["file"].replace("/", os.sep) for entry in manifest.values() if entry["last_modified"]}
+    tree = {}
+    for path in root.rglob("*"):
+        if path.is_file():
+            rel = str(path.relative_to(root))
+            document = rel[:-3] if rel.endswith((".gz", ".br")) else rel
+            tree[rel] = (path.read_bytes(), path.stat().st_mtime if document in stamped else 0.0)
+    return tree
+
+
+def test_a_parallel_build_writes_the_same_bytes_as_a_serial_one(tmp_path: Path) -> None:
+    """Archive pages are rendered, compressed and written by forked processes (BUILD_WORKERS=2,
+    in a fresh single-threaded `feedsvc build` process, with more jobs than parallel.MIN_ITEMS):
+    every file (and mtime) equals a one-process build's, and each .gz and .br sibling
+    decompresses to its file."""
+    import gzip
+    import subprocess
+    import sys
+
+    import brotli
+    import gen_corpus
+
+    from feedsvc.parallel import MIN_ITEMS
+
+    gen_corpus.main([str(tmp_path / "content"), "150", "--seed", "5"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    env.update(FEEDSVC_CONTENT_DIR=str(tmp_path / "content"), FEEDSVC_SITE_URL=SITE_URL, FEEDSVC_NOTIFY="0",
+               FEEDSVC_ARCHIVE_PAGE_SIZE="2", FEEDSVC_LOG_LEVEL="WARNING")
+    trees = []
+    for workers in ("2", "1"):
+        out = tmp_path / f"public-{workers}"
+        subprocess.run([sys.executable, "-m", "feedsvc.cli", "build", str(out)], env={**env, "FEEDSVC_BUILD_WORKERS": workers},
+                       check=True, capture_output=True, timeout=300)
+        trees.append(_tree(out))
+    parallel, serial = trees
+    assert parallel == serial
+    manifest = json.loads(parallel[os.path.join("_feedsvc", "manifest.json")][0])
+    assert len(manifest) > MIN_ITEMS and any(path.startswith("/archive/tags/") for path in manifest)
+    for entry in manifest.values():
+        rel = entry["file"].replace("/", os.sep)
+        body = parallel[rel][0]
+        assert gzip.decompress(parallel[rel + ".gz"][0]) == body
+        assert brotli.decompress(parallel[rel + ".br"][0]) == body
+
+
 @pytest.mark.parametrize(("url_path", "expected"), [
     ("/", "index.html"), ("/rss.xml", "rss.xml"), ("/tags/%E5%8D%97/atom.xml", "tags/南/atom.xml"),
     ("/tags/C%2FC%2B%2B/rss.xml", "tags/C/C++/rss.xml"), ("/tags/%25/feed.json", "tags/%/feed.json"),
