@@ -349,12 +349,6 @@ class _Render:
 FeedJob = tuple[dict[str, FeedMeta], list[Item]]  # one feed's metadata by format, and its items
 
 
-def render_feed_job(job: FeedJob) -> dict[str, bytes]:
-    """Every format of one feed (a picklable job for feedsvc.parallel)."""
-    metas, items = job
-    return render_formats(metas, items)
-
-
 def _gzip_feed_job(job: FeedJob) -> dict[str, bytes]:
     """A feed's RSS and Atom documents, gzip-compressed: what a cold start keeps (readers
     poll those; JSON Feed is rendered on first request)."""
