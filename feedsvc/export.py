@@ -70,7 +70,7 @@ def prefill_bodies(snapshot: Snapshot, archive_size: int, workers: int) -> None:
     """Render the body of every post an archive page shows once, before the jobs fork: a post
     is on one page of each of its feeds (the site's, each tag's, ...), and a page renders the
     bodies the current documents did not (about 3 times as many renderings at 10k posts)."""
-    if snapshot.archives is None:
+    if snapshot.archives is None or not archive_size:
         return
     index = snapshot.index
     shown = {source for feed in index.feeds.values() for page in range(1, feed.archive_pages(archive_size) + 1)
@@ -80,10 +80,10 @@ def prefill_bodies(snapshot: Snapshot, archive_size: int, workers: int) -> None:
 
 def snapshot_jobs(snapshot: Snapshot, archive_size: int) -> list[Job]:
     """Every document ``snapshot.by_path(archive_size)`` yields, as jobs: the pages and current
-    documents (rendered already), then each archive page's formats as one job, since they are
-    rendered together, in the process that runs the job."""
+    documents (rendered already), then (``archive_size`` > 0) each archive page's formats as
+    one job, since they are rendered together, in the process that runs the job."""
     jobs: list[Job] = [[(path, partial(_same, doc))] for path, doc in snapshot.by_path(0)]
-    for feed in snapshot.index.feed_list():
+    for feed in snapshot.index.feed_list() if archive_size else ():
         for page in range(1, feed.archive_pages(archive_size) + 1):
             jobs.append([(feed.archive_path(page, fmt.name), partial(snapshot.archive_document, feed.key, page, fmt.name))
                          for fmt in FORMATS])
