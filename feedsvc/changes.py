@@ -66,8 +66,10 @@ def diff_posts(old: Index, new: Index) -> tuple[PostChange, ...]:
 def diff_documents(old: Snapshot, new: Snapshot) -> tuple[DocumentChange, ...]:
     """The documents whose bytes (ETag) differ, appeared or went."""
     docs = []
-    for key in sorted(new.documents.keys() | old.documents.keys(), key=lambda k: (k[0].kind, k[0].key, k[1])):
-        a, b = old.documents.get(key), new.documents.get(key)
+    old_docs, new_docs = old.documents, new.documents
+    keys = [k for k in new_docs.keys() | old_docs.keys() if old_docs.get(k) is not new_docs.get(k)]  # reused: same
+    for key in sorted(keys, key=lambda k: (k[0].kind, k[0].key, k[1])):
+        a, b = old_docs.get(key), new_docs.get(key)
         if a is not None and b is not None and a.etag == b.etag:
             continue
         feed = (new.index.feeds.get(key[0]) or old.index.feeds[key[0]])

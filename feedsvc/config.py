@@ -142,6 +142,10 @@ class Settings:
     )
     notify_poll_seconds: float = _setting(1.0, "Seconds between checks of the outbox for due deliveries.", "tuning", above(0))
     websub_rate_limit: int = _setting(30, "WebSub subscription requests per minute per client address.", "tuning", at_least(1))
+    document_cache_mb: int = _setting(
+        48, "MiB of rendered feed documents and pages (and their gzip/br variants) kept per process; "
+        "the rest are rendered again, to the same bytes, when asked for.", "tuning", at_least(0),
+    )
     archive_cache_mb: int = _setting(
         32, "MiB of rendered archive pages kept per process (rendered on first request, reused while their posts are unchanged).",
         "tuning", at_least(0),

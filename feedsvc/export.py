@@ -67,24 +67,29 @@ def export_snapshot(snapshot: Snapshot, outdir: str, archive_size: int, workers:
 
 
 def prefill_bodies(snapshot: Snapshot, archive_size: int, workers: int) -> None:
-    """Render the body of every post an archive page shows once, before the jobs fork: a post
-    is on one page of each of its feeds (the site's, each tag's, ...), and a page renders the
-    bodies the current documents did not (about 3 times as many renderings at 10k posts)."""
-    if snapshot.archives is None or not archive_size:
+    """Render the body of every post a document shows once, before the jobs fork: a post is in
+    the current document or on an archive page of each of its feeds (the site's, each tag's,
+    ...). A build is one pass, so the body cache is unbounded for it."""
+    renderer = snapshot.renderer
+    if renderer is None:
         return
     index = snapshot.index
-    shown = {source for feed in index.feeds.values() for page in range(1, feed.archive_pages(archive_size) + 1)
-             for source in feed.archive_page(page, archive_size)}
-    snapshot.archives.bodies.fill([index.posts[source] for source in sorted(shown)], workers)
+    shown = {source for feed in index.feeds.values() if archive_size
+             for page in range(1, feed.archive_pages(archive_size) + 1) for source in feed.archive_page(page, archive_size)}
+    shown.update(source for inputs in snapshot.inputs.values() for source, _, _, _ in inputs.items)
+    renderer.bodies.max_chars = 1 << 62
+    renderer.bodies.fill([index.posts[source] for source in sorted(shown)], workers)
 
 
 def snapshot_jobs(snapshot: Snapshot, archive_size: int) -> list[Job]:
-    """Every document ``snapshot.by_path(archive_size)`` yields, as jobs: the pages and current
-    documents (rendered already), then (``archive_size`` > 0) each archive page's formats as
+    """Every document ``snapshot.by_path(archive_size)`` yields, as jobs: each page; each feed's
+    current documents, then (``archive_size`` > 0) each of its archive pages, in all formats as
     one job, since they are rendered together, in the process that runs the job."""
-    jobs: list[Job] = [[(path, partial(_same, doc))] for path, doc in snapshot.by_path(0)]
-    for feed in snapshot.index.feed_list() if archive_size else ():
-        for page in range(1, feed.archive_pages(archive_size) + 1):
+    jobs: list[Job] = [[(path, partial(_same, doc))] for path, doc in sorted(snapshot.pages.items())]
+    for feed in snapshot.index.feed_list():
+        jobs.append([(feed.document_path(fmt.name), partial(_same, snapshot.documents[(feed.key, fmt.name)]))
+                     for fmt in FORMATS])
+        for page in range(1, feed.archive_pages(archive_size) + 1 if archive_size else 1):
             jobs.append([(feed.archive_path(page, fmt.name), partial(snapshot.archive_document, feed.key, page, fmt.name))
                          for fmt in FORMATS])
     return jobs

@@ -66,7 +66,7 @@ class FeedLink:
 
     @property
     def rss_url(self) -> str:
-        return next(url for fmt, url in self.urls if fmt == RSS)
+        return next(url for fmt, url in self.urls if fmt is RSS)
 
 
 def site_path(settings: Settings, path: str) -> str:

@@ -215,9 +215,10 @@ def _add_entry(fg: FeedGenerator, item: Item) -> None:
 
 
 def render_formats(metas: Mapping[str, FeedMeta], items: Sequence[Item]) -> dict[str, bytes]:
-    """Every format of one feed (by ``Format.name``, see formats.FORMATS): Atom 1.0 (RFC 4287); RSS 2.0 with
-    content:encoded, atom:link self/hub and dc:creator; JSON Feed 1.1. RSS and Atom share one
-    FeedGenerator, so the entries are built once; only the self link differs between them."""
+    """Every format of one feed in ``metas`` (by ``Format.name``, see formats.FORMATS; JSON Feed
+    may be left out): Atom 1.0 (RFC 4287); RSS 2.0 with content:encoded, atom:link self/hub
+    and dc:creator; JSON Feed 1.1. RSS and Atom share one FeedGenerator, so the entries are
+    built once; only the self link differs between them."""
     fg = _generator(metas["atom"], items)
     out = {"atom": bytes(fg.atom_str(pretty=False, encoding="UTF-8", xml_declaration=True))}
     fg.link(_links(metas["rss"]), replace=True)
@@ -225,7 +226,8 @@ def render_formats(metas: Mapping[str, FeedMeta], items: Sequence[Item]) -> dict
     out["rss"] = bytes(fg.rss_str(pretty=False, encoding="UTF-8", xml_declaration=True))
     for fmt in ("atom", "rss"):
         out[fmt] = with_stylesheets(out[fmt], metas[fmt].stylesheets)
-    out["json"] = render_json(metas["json"], items)
+    if "json" in metas:
+        out["json"] = render_json(metas["json"], items)
     return out
 
 

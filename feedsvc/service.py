@@ -18,7 +18,7 @@ from .index import Index, build_index, placement
 from .loader import ContentFolderError, ContentLoader
 from .parallel import default_workers
 from .posts import Post
-from .snapshot import RenderCache, Snapshot, build_snapshot, restamp
+from .snapshot import FeedDocuments, RenderCache, Snapshot, build_snapshot, restamp
 from .versions import ContentDates, VersionLedger
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class FeedService:
         self._observe_all = True  # the next applied reload shows the ledger everything
         self.loader = ContentLoader(settings)
         self.cache = RenderCache()
+        self.renderer = FeedDocuments(settings, self.cache)  # renders documents on demand, for every snapshot
         self.status: Status | None = None  # the one published value (snapshot + health)
         self._snapshot: Snapshot | None = None  # the newest snapshot, published with the status
         self._degraded: str | None = None
@@ -138,10 +139,14 @@ class FeedService:
         reused = self._reuse_index(before, result.posts) if same_files else None
         index = reused or build_index(result.posts.values(), self.settings, now)
         previous = self._snapshot
-        snapshot, posts_changed = self._build(seen_at, index, previous, result.errors, workers)
+        snapshot, posts_changed = self._build(seen_at, index, previous, result.errors)
         if previous is not None and _same(previous, snapshot):  # e.g. the ledger's dates moved nothing
             self._degraded = None
             return self._report(started, result.reread, result.removed, NO_CHANGES, applied=False)
+        if previous is None and workers > 1:
+            # a cold start: the feeds readers hit first, rendered now in the forked helpers, as
+            # long as they fill at most 3/4 of the document cache (gunicorn workers share them)
+            self.renderer.prerender(snapshot, workers)
         self._snapshot = snapshot
         # Hand the pages the old snapshot freed back to the OS (a 1-3 ms trim): before gunicorn
         # forks workers from this process, and after every change, or fragmentation grows RSS.
@@ -161,14 +166,14 @@ class FeedService:
         )
         return report
 
-    def _build(self, seen_at: float, index: Index, previous: Snapshot | None, errors: tuple[tuple[str, str], ...],
-               workers: int) -> tuple[Snapshot, tuple[PostChange, ...]]:
-        """Show the ledger what this scan saw, render with its dates, then stamp Last-Modified."""
+    def _build(self, seen_at: float, index: Index, previous: Snapshot | None,
+               errors: tuple[tuple[str, str], ...]) -> tuple[Snapshot, tuple[PostChange, ...]]:
+        """Show the ledger what this scan saw, build with its dates, then stamp Last-Modified."""
         everything = self._observe_all or previous is None
         posts_changed = diff_posts(previous.index, index) if previous is not None else ()
         ledger = self.ledger
         ledger.observe_posts(seen_at, None if everything else posts_changed, index, not errors)
-        snapshot = build_snapshot(index, self.settings, self.cache, previous, errors, workers, ledger.post_modified)
+        snapshot = build_snapshot(index, self.settings, self.cache, previous, errors, ledger.post_modified, self.renderer)
         ledger.observe_documents(seen_at, None if everything or previous is None else diff_documents(previous, snapshot), snapshot)
         self._observe_all = False
         return restamp(snapshot, self.settings, ledger.document_modified, self.cache), posts_changed
@@ -232,7 +237,7 @@ class FeedService:
         self._degraded = reason
         if self._snapshot is None:  # nothing to keep: serve an empty site rather than fail
             index = build_index((), self.settings, utcnow())
-            self._snapshot = build_snapshot(index, self.settings, self.cache, None, ())
+            self._snapshot = build_snapshot(index, self.settings, self.cache, None, (), renderer=self.renderer)
         return self._report(started, 0, 0, NO_CHANGES, applied=False)
 
     def _report(self, started: float, reread: int, removed: int, changed: dict[str, int], applied: bool) -> ReloadReport:

@@ -57,37 +57,29 @@ def request_precondition(etag: str | None, last_modified: str | None) -> int:
                         etag=etag, last_modified=last_modified)
 
 
-def conditional(response: BaseResponse) -> BaseResponse:
-    """Answer the request's preconditions (``feedsvc.http.precondition``, RFC 9110 13.2.2)
-    against the response's validators: 412 as a plain error, or the response as 200 or 304.
-    werkzeug drops a 304's body and entity headers (Content-Length, Content-Type,
-    Content-Encoding, Last-Modified) when it sends it; ETag, Cache-Control and Vary stay.
-    Like ``make_conditional``, the response gets a ``Date`` field."""
-    status = request_precondition(response.headers.get("ETag"), response.headers.get("Last-Modified"))
-    if status == PRECONDITION_FAILED:
-        raise PreconditionFailed("If-Match or If-Unmodified-Since does not hold for the current representation")
-    if "Date" not in response.headers:
-        response.headers["Date"] = http_date()
-    response.status_code = status
-    return response
-
-
 def send_document(doc: Document, max_age: int | None = None, links: tuple[str, ...] = (),
                   vary: str = "Accept-Encoding") -> BaseResponse:
     """The document in the negotiated encoding, with validators and caching headers, made
     conditional. Header values come precomputed from the document (a polled feed's 304 path
-    is mostly this function)."""
-    variant = doc.variant(choose_encoding())
+    is mostly this function), and a 304 or 412 is decided before the bytes are read: a lazy
+    document (snapshot.FeedDocuments) is not rendered for it."""
+    encoding = choose_encoding()
+    etag = doc.variant_etag(encoding)
     settings = service().settings
     cache_control = settings.cache_control if max_age is None else settings.cache_control_for(max_age)
-    headers = [("ETag", variant.quoted_etag), ("Cache-Control", cache_control), ("Vary", vary)]
+    headers = [("ETag", etag), ("Cache-Control", cache_control), ("Vary", vary)]
     if doc.http_last_modified is not None:
         headers.append(("Last-Modified", doc.http_last_modified))
-    if variant.encoding != IDENTITY:
-        headers.append(("Content-Encoding", variant.encoding))
+    if encoding != IDENTITY:
+        headers.append(("Content-Encoding", encoding))
     headers += [("Link", link) for link in links]
     headers.append(("X-Content-Type-Options", "nosniff"))
-    return conditional(Response(variant.body, headers=headers, content_type=doc.content_type))
+    status = request_precondition(etag, doc.http_last_modified)
+    if status == PRECONDITION_FAILED:
+        raise PreconditionFailed("If-Match or If-Unmodified-Since does not hold for the current representation")
+    headers.append(("Date", http_date()))
+    body = b"" if status == NOT_MODIFIED else doc.variant(encoding).body
+    return Response(body, status=status, headers=headers, content_type=doc.content_type)
 
 
 VARY_BROWSER = "Accept, Accept-Encoding"  # feeds with a browser type are negotiated on Accept too
@@ -141,7 +133,7 @@ def would_be_not_modified() -> bool:
         doc, _, _ = feed_document(target[0], (request.view_args or {}).get("name", ""), target[1])
     except NotFound:
         return False
-    return request_precondition(doc.variant(choose_encoding()).quoted_etag, doc.http_last_modified) == NOT_MODIFIED
+    return request_precondition(doc.variant_etag(choose_encoding()), doc.http_last_modified) == NOT_MODIFIED
 
 
 def send_page(kind: str, name: str) -> BaseResponse:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..config import Settings
+from ..documents import Document
 from ..markup import render_body
 from ..posts import Post
 from ..render import Item, json_item
@@ -76,8 +77,7 @@ class TopicEvent:
     topic: str
     version: int
     recorded: float
-    content_type: str
-    body: bytes
+    document: Document  # its bytes are read (rendered, if need be) only for a topic with subscribers
 
 
 def post_data(event: PostEvent) -> dict[str, Any]:
@@ -164,8 +164,8 @@ def add_topic_events(conn: Connection, applied: Sequence[TopicEvent], hubs: Sequ
     for sub in conn.execute(sa.select(subs.c.id, subs.c.topic, subs.c.callback).where(subs.c.expires_at > now())):
         subscribers.setdefault(sub.topic, []).append(sub)
     wanted = [e for e in applied if subscribers.get(e.topic) or hubs]
-    rows = [_event_row(f"topic:{e.topic}:{e.version}@{e.recorded:.0f}", TOPIC_CHANGED, e.topic, e.content_type,
-                       e.body if subscribers.get(e.topic) else b"", "{}") for e in wanted]
+    rows = [_event_row(f"topic:{e.topic}:{e.version}@{e.recorded:.0f}", TOPIC_CHANGED, e.topic, e.document.content_type,
+                       e.document.body if subscribers.get(e.topic) else b"", "{}") for e in wanted]
     due = []
     for event_id, event in zip(insert_events(conn, rows), wanted, strict=True):
         due += [Delivery(Kind.WEBSUB, s.callback, event_id=event_id, subscription_id=s.id, priority=priority)

@@ -261,7 +261,7 @@ class Recorder:
         return add_post_events(conn, events, [BULK if e.kind in burst else LIVE for e in events])
 
     def _topic_events(self, conn: Connection, applied: list[tuple[Observation, int, float, Any]]) -> int:
-        events = [TopicEvent(seen.key, version, recorded, seen.payload.content_type, seen.payload.body)
+        events = [TopicEvent(seen.key, version, recorded, seen.payload)
                   for seen, version, recorded, _ in applied if seen.payload is not None]
         return add_topic_events(conn, events, self.settings.websub_hubs, self._lane)
 
