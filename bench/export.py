@@ -1,18 +1,21 @@
 """Static export (issue 10.2): `feedsvc build OUTDIR` against Hugo building the same feeds.
 
-For each corpus size, alternating in one run (Hugo, feedsvc, [base,] Hugo, feedsvc, ...):
+For each corpus size, alternating in one run (Hugo, feedsvc, [current,] [base,] Hugo, ...):
 - Hugo: a full build of bench/hugo-site (site, category and tag feeds, RSS and Atom).
 - feedsvc: `feedsvc build OUT` in a fresh process (every feed in RSS, Atom and JSON Feed, every
   RFC 5005 archive page, the index and preview pages, OPML and the stylesheets, each with .gz
   and .br siblings), FEEDSVC_NOTIFY=0 (no store needed), FEEDSVC_BUILD_WORKERS unset (one
   process per CPU).
+- current only (``--current``): the same process and export, but of the pages and current
+  documents alone, without the archive pages (the documents Hugo builds, plus JSON Feed, the
+  pages and the siblings); no `feedsvc build` option does this, so a short script runs it.
 - base (``--base CHECKOUT``, e.g. ``git worktree add --detach ../base <commit>``): the same
   command with that checkout's code (``PYTHONPATH=<checkout>``, this virtualenv).
 Wall seconds from launch to exit, and CPU seconds (user + system of the process and its
 children); the ratio is feedsvc / Hugo in wall seconds (target <= 1.0 at 10k posts). The load
 average before and after is printed: other work on the machine stretches every figure.
 
-Usage: .venv/bin/python bench/export.py [--sizes 10000] [--runs 3] [--base ../base]
+Usage: .venv/bin/python bench/export.py [--sizes 10000] [--runs 3] [--current] [--base ../base]
 """
 
 from __future__ import annotations
@@ -46,14 +49,27 @@ def timed(run: Callable[..., T], *args: object) -> tuple[T, float, float]:
     return result, time.perf_counter() - started, children_cpu() - cpu
 
 
-def feedsvc_build(content: Path, checkout: Path = REPO) -> int:
+# `feedsvc build OUT` without the archive pages (for --current)
+CURRENT_ONLY = """
+import sys
+from feedsvc.config import load_settings
+from feedsvc.export import export, snapshot_jobs
+from feedsvc.parallel import default_workers
+from feedsvc.service import FeedService
+settings = load_settings({})
+export(snapshot_jobs(FeedService(settings).current(), 0), sys.argv[1], settings.build_workers or default_workers())
+"""
+
+
+def feedsvc_build(content: Path, checkout: Path = REPO, current_only: bool = False) -> int:
     out = Path(tempfile.mkdtemp(prefix="feedsvc-out-", dir=WORKDIR)) / "public"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
     env.update(FEEDSVC_CONTENT_DIR=str(content), FEEDSVC_NOTIFY="0", FEEDSVC_SITE_URL="https://blog.example.org",
                PYTHONPATH=str(checkout))
     try:
         # cwd too: `python -m` puts the working folder first on sys.path, before PYTHONPATH
-        subprocess.run([sys.executable, "-m", "feedsvc.cli", "build", str(out)], env=env, check=True, cwd=checkout,
+        command = ["-c", CURRENT_ONLY] if current_only else ["-m", "feedsvc.cli", "build"]
+        subprocess.run([sys.executable, *command, str(out)], env=env, check=True, cwd=checkout,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return sum(1 for p in out.rglob("*") if p.is_file())
     finally:
@@ -68,20 +84,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--current", action="store_true", help="also time the export without archive pages")
     parser.add_argument("--base", type=Path, help="a checkout from before a change, timed in the same alternation")
     args = parser.parse_args()
     rows, notes = [], [f"load average (1/5/15 min) at the start: {load()}"]
     for size in (int(s) for s in args.sizes.split(",")):
         content = corpus(size)
         site = hugo_site(content)
-        runs: dict[str, list[tuple[float, float]]] = {"hugo": [], "this": [], "base": []}
-        files, feeds = 0, 0
+        runs: dict[str, list[tuple[float, float]]] = {"hugo": [], "this": [], "current": [], "base": []}
+        files, current_files, feeds = 0, 0, 0
         for _ in range(args.runs):
             hugo, seconds, cpu = timed(hugo_build, site)
             runs["hugo"].append((seconds, cpu))
             feeds = hugo.feeds
             files, seconds, cpu = timed(feedsvc_build, content)
             runs["this"].append((seconds, cpu))
+            if args.current:
+                current_files, seconds, cpu = timed(feedsvc_build, content, REPO, True)
+                runs["current"].append((seconds, cpu))
             if args.base:
                 _, seconds, cpu = timed(feedsvc_build, content, args.base.resolve())
                 runs["base"].append((seconds, cpu))
@@ -92,6 +112,11 @@ def main() -> None:
                         f"pages, each with .gz and .br) vs Hugo ({feeds} XML files), median of {args.runs}",
                         f"{wall['this']:.2f} s (CPU {cpu['this']:.1f} s)", f"Hugo {wall['hugo']:.2f} s (CPU {cpu['hugo']:.1f} s)",
                         ratio, "<= 1.0", ratio <= 1.0))
+        if args.current:
+            ratio = wall["current"] / wall["hugo"]
+            rows.append(row(f"same without the archive pages ({current_files} files), vs the same Hugo runs",
+                            f"{wall['current']:.2f} s (CPU {cpu['current']:.1f} s)", f"Hugo {wall['hugo']:.2f} s",
+                            ratio, "-", None))
         if args.base:
             rows.append(row(f"same, this checkout vs `--base` {args.base}", f"{wall['this']:.2f} s",
                             f"{wall['base']:.2f} s (CPU {cpu['base']:.1f} s)", wall["this"] / wall["base"], "-", None))

@@ -74,8 +74,8 @@ def prefill_bodies(snapshot: Snapshot, archive_size: int, workers: int) -> None:
     if renderer is None:
         return
     index = snapshot.index
-    shown = {source for feed in index.feeds.values() for page in range(1, feed.archive_pages(archive_size) + 1)
-             for source in feed.archive_page(page, archive_size)}
+    shown = {source for feed in index.feeds.values() if archive_size
+             for page in range(1, feed.archive_pages(archive_size) + 1) for source in feed.archive_page(page, archive_size)}
     shown.update(source for inputs in snapshot.inputs.values() for source, _, _, _ in inputs.items)
     renderer.bodies.max_chars = 1 << 62
     renderer.bodies.fill([index.posts[source] for source in sorted(shown)], workers)
@@ -83,13 +83,13 @@ def prefill_bodies(snapshot: Snapshot, archive_size: int, workers: int) -> None:
 
 def snapshot_jobs(snapshot: Snapshot, archive_size: int) -> list[Job]:
     """Every document ``snapshot.by_path(archive_size)`` yields, as jobs: each page; each feed's
-    current documents, then each of its archive pages, in all formats as one job, since they
-    are rendered together, in the process that runs the job."""
+    current documents, then (``archive_size`` > 0) each of its archive pages, in all formats as
+    one job, since they are rendered together, in the process that runs the job."""
     jobs: list[Job] = [[(path, partial(_same, doc))] for path, doc in sorted(snapshot.pages.items())]
     for feed in snapshot.index.feed_list():
         jobs.append([(feed.document_path(fmt.name), partial(_same, snapshot.documents[(feed.key, fmt.name)]))
                      for fmt in FORMATS])
-        for page in range(1, feed.archive_pages(archive_size) + 1):
+        for page in range(1, feed.archive_pages(archive_size) + 1 if archive_size else 1):
             jobs.append([(feed.archive_path(page, fmt.name), partial(snapshot.archive_document, feed.key, page, fmt.name))
                          for fmt in FORMATS])
     return jobs
