@@ -26,7 +26,6 @@ import argparse
 import http.client
 import json
 import random
-import re
 import subprocess
 import sys
 import tarfile
@@ -55,6 +54,7 @@ from _common import (
     start_feedsvc,
     stop,
 )
+from throughput import wrk  # wrk -t2 -c50 on /rss.xml, its req/s
 
 FORMAT_FILES = ("rss.xml", "atom.xml", "feed.json")
 
@@ -156,19 +156,6 @@ def serve(content: Path, code: Path | None, sample: int, crawl: bool, seed: int 
         stop(proc)
 
 
-def wrk(port: int, headers: dict[str, str], duration: int) -> float:
-    cmd = ["wrk", "-t2", "-c50", f"-d{duration}s"]
-    for name, value in headers.items():
-        cmd += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*cmd, f"http://{HOST}:{port}/rss.xml"], capture_output=True, text=True, check=True).stdout
-    if "Non-2xx" in out or "Socket errors" in out:
-        raise RuntimeError(f"wrk saw errors:\n{out}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
-        raise RuntimeError(out)
-    return float(match.group(1))
-
-
 def throughput(content: Path, code: Path | None, duration: int) -> dict[str, float]:
     port = free_port()
     extra = {"PYTHONPATH": str(code)} if code is not None else {}
@@ -176,8 +163,8 @@ def throughput(content: Path, code: Path | None, duration: int) -> dict[str, flo
     try:
         wait_started(port, proc)
         etag = get(port, "/rss.xml")[1]["etag"]
-        wrk(port, {}, 2)  # warm-up
-        return {"200": wrk(port, {}, duration), "304": wrk(port, {"If-None-Match": etag}, duration)}
+        wrk(port, {}, 2, 2, 50)  # warm-up
+        return {"200": wrk(port, {}, duration, 2, 50), "304": wrk(port, {"If-None-Match": etag}, duration, 2, 50)}
     finally:
         stop(proc)
 
