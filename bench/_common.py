@@ -108,13 +108,16 @@ def feedsvc_env(content: Path, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_feedsvc(content: Path, port: int, workers: int = 2, **extra_env: str) -> subprocess.Popen[bytes]:
-    """``feedsvc serve`` (gunicorn master = this process; the app is built before the fork)."""
+def start_feedsvc(content: Path, port: int, workers: int = 2, log: Path | None = None,
+                   **extra_env: str) -> subprocess.Popen[bytes]:
+    """``feedsvc serve`` (gunicorn master = this process; the app is built before the fork);
+    its output goes to ``log`` when given (with FEEDSVC_LOG_LEVEL=INFO unless set)."""
     cmd = [str(VENV_BIN / "feedsvc"), "serve", "--bind", f"{HOST}:{port}", "--workers", str(workers)]
-    return subprocess.Popen(
-        cmd, cwd=REPO, env=feedsvc_env(content, port, **extra_env),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    env = feedsvc_env(content, port, **extra_env)
+    if log is not None and "FEEDSVC_LOG_LEVEL" not in extra_env:
+        env["FEEDSVC_LOG_LEVEL"] = "INFO"
+    out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=out, start_new_session=True)
 
 
 def start_gunicorn(app: str, port: int, env: dict[str, str], workers: int = 2, threads: int = 4) -> subprocess.Popen[bytes]:

@@ -14,7 +14,7 @@ about 14k events; right after the restore, make --edits ordinary edits one secon
 and time each from the file write to its arrival at /hook/probe; wait until every delivery
 except the hanging endpoint's is sent, then note worker RSS again.
 
-Run:  .venv/bin/python bench/burst.py [--posts 10000] [--interval 1.0] [--edits 10]
+Run:  .venv/bin/python bench/burst.py [--posts 10000] [--interval 1.0] [--edits 10] [--log FILE]
 """
 
 from __future__ import annotations
@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--edits", type=int, default=10)
     parser.add_argument("--drain-timeout", type=float, default=900.0)
+    parser.add_argument("--log", type=Path, help="write the service's log (INFO) here")
     args = parser.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -173,7 +174,7 @@ def main() -> None:
     port = free_port()
     server = start_feedsvc(content, port, workers=2, FEEDSVC_NOTIFY="1", FEEDSVC_DATABASE_URL=f"sqlite:///{db}",
                            FEEDSVC_ALLOW_PRIVATE_TARGETS="1", FEEDSVC_RELOAD_INTERVAL=str(args.interval),
-                           FEEDSVC_ADMIN_TOKEN=TOKEN)
+                           FEEDSVC_ADMIN_TOKEN=TOKEN, log=args.log)
     try:
         wait_ready(port, "/healthz", server)
         hook = f"http://{HOST}:{rport}/hook"

@@ -119,10 +119,17 @@ _TOML = _TomlHandler()
 _LINE_ENDING = re.compile(r"\r\n?")
 
 
-def read_post(path: str, rel: str, settings: Settings) -> Post:
-    """Parse the file at ``path``, named ``rel`` in errors; raise PostError if unusable."""
+def read_post(path: str, rel: str, settings: Settings, known: tuple[Post, ...] = ()) -> Post:
+    """Parse the file at ``path``, named ``rel`` in errors; raise PostError if unusable.
+
+    ``known`` are versions of this file parsed before with these settings: one whose digest
+    the bytes still have is the result, unparsed (a touched, restored or reverted file)."""
     data = _read_bytes(path, rel, settings.max_post_bytes)
-    return parse_post(data, rel, settings)
+    digest = hashlib.sha256(data).hexdigest()
+    for post in known:
+        if post.digest == digest and post.source == rel:
+            return post
+    return parse_post(data, rel, settings, digest)
 
 
 def _read_bytes(path: str, rel: str, limit: int) -> bytes:
@@ -136,8 +143,9 @@ def _read_bytes(path: str, rel: str, limit: int) -> bytes:
     return data
 
 
-def parse_post(data: bytes, rel: str, settings: Settings) -> Post:
-    """Parse a post's bytes; ``rel`` names it in errors and derives the default slug."""
+def parse_post(data: bytes, rel: str, settings: Settings, digest: str | None = None) -> Post:
+    """Parse a post's bytes (whose sha256 ``digest`` the caller may know); ``rel`` names it
+    in errors and derives the default slug."""
     if not data.strip():
         raise PostError(rel, "empty file")
     try:
@@ -150,7 +158,7 @@ def parse_post(data: bytes, rel: str, settings: Settings) -> Post:
     text = xml_safe(text)
     meta, body = _split(text, rel)
     meta = _bounded_copy(meta, rel)
-    return _build(meta, body, rel, hashlib.sha256(data).hexdigest(), settings)
+    return _build(meta, body, rel, digest or hashlib.sha256(data).hexdigest(), settings)
 
 
 def _split(text: str, rel: str) -> tuple[dict[str, Any], str]:

@@ -29,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from .service import FeedService, ReloadReport, utcnow
 
 logger = logging.getLogger(__name__)
-RELOAD_JOB, PUBLISH_JOB = "feedsvc.reload", "feedsvc.publish"
+RELOAD_JOB, PUBLISH_JOB, ASIDE_JOB = "feedsvc.reload", "feedsvc.publish", "feedsvc.aside"
 MASTER, WORKER = "master", "worker"  # process roles (process_role)
 WATCH_DEBOUNCE = 0.25  # seconds of quiet after a filesystem event before reloading
 
@@ -77,6 +77,7 @@ class Background:
         quiet_scheduler_logs(self.service.settings.log_level)
         interval = self.service.settings.reload_interval
         self.scheduler.add_job(self._reload, "interval", seconds=interval, id=RELOAD_JOB, replace_existing=True)
+        self.scheduler.add_job(self._aside, "interval", seconds=interval, id=ASIDE_JOB, replace_existing=True)
         self.service.on_reload(self._schedule_publication)
         for register in self.jobs:
             register(self.scheduler)
@@ -99,6 +100,13 @@ class Background:
             self.service.reload()
         except Exception:  # the job must survive any bug: log it and keep serving the old snapshot
             logger.exception("scheduled reload failed")
+
+    def _aside(self) -> None:
+        """Edits made during a long reload are pushed without waiting for it (FeedService.aside)."""
+        try:
+            self.service.aside()
+        except Exception:
+            logger.exception("recording edits aside failed")
 
     def _schedule_publication(self, _report: ReloadReport | None) -> None:
         """Wake at the next publication time rather than the next interval."""

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .changes import ChangeSet, PostChange, diff_documents, diff_posts
+from .changes import UPDATED, ChangeSet, PostChange, diff_documents, diff_posts
 from .config import Settings
 from .index import Index, build_index, placement
-from .loader import ContentFolderError, ContentLoader
+from .loader import ContentFolderError, ContentLoader, StatKey, scan
 from .parallel import default_workers
-from .posts import Post
+from .posts import Post, PostError, read_post
 from .snapshot import FeedDocuments, RenderCache, Snapshot, build_snapshot, restamp
 from .versions import ContentDates, VersionLedger
 
@@ -71,6 +71,9 @@ class FeedService:
         self._pending_removal: frozenset[str] | None = None
         self._counts: deque[tuple[float, int]] = deque()  # (monotonic time, published posts) per applied load
         self._reload_lock = threading.Lock()
+        self._running: tuple[float, frozenset[str]] | None = None  # the running reload's start and files
+        self._aside_lock = threading.Lock()
+        self._aside_seen: dict[str, StatKey] = {}  # files recorded aside since the running reload scanned
         self._subscribers: list[Callable[[ChangeSet], None]] = []
         self._reload_listeners: list[Callable[[ReloadReport], None]] = []
 
@@ -107,7 +110,10 @@ class FeedService:
         """Rescan; parse what changed; build aside; publish by one reference assignment."""
         with self._reload_lock:
             started = time.perf_counter()
-            report = self._reload(started)
+            try:
+                report = self._reload(started)
+            finally:
+                self._running = None
             assert self._snapshot is not None
             self.status = Status(self._snapshot, self._degraded, utcnow(), report)  # one assignment
         for listener in list(self._reload_listeners):
@@ -121,6 +127,8 @@ class FeedService:
         except ContentFolderError as exc:
             return self._keep(started, str(exc))
         todo, gone = self.loader.plan(files)
+        self._aside_seen = {}
+        self._running = (time.monotonic(), frozenset(todo) | frozenset(gone))
         now = utcnow()
         dates_moved = self.ledger.refresh()
         if (self._snapshot is not None and not todo and not gone and not self._publication_due(now)
@@ -165,6 +173,50 @@ class FeedService:
             changed, report.seconds,
         )
         return report
+
+    def aside(self) -> int:
+        """While a reload has run longer than FEEDSVC_RELOAD_INTERVAL (a burst: thousands of
+        files to read and record), record the edits made since it scanned, so that push does
+        not wait for it; the next reload publishes them. Only edits of published posts that
+        keep their place (id, link, dates, labels), at most FEEDSVC_NOTIFY_BURST of them; the
+        rest waits for the next reload. Called from another thread (the scheduler's aside job);
+        returns how many events it recorded."""
+        running, snapshot = self._running, self._snapshot
+        if running is None or snapshot is None or time.monotonic() - running[0] < self.settings.reload_interval:
+            return 0
+        if not self._aside_lock.acquire(blocking=False):
+            return 0
+        try:
+            return self._aside(running[1], snapshot)
+        finally:
+            self._aside_lock.release()
+
+    def _aside(self, running: frozenset[str], snapshot: Snapshot) -> int:
+        seen_at = time.time()
+        try:
+            files = scan(self.loader.root)  # the folder-listing cache belongs to the reload
+        except ContentFolderError:
+            return 0
+        seen, slots, published = self._aside_seen, self.loader.slots, snapshot.index.posts
+        todo = [(rel, path, key) for rel, (path, key) in files.items()
+                if rel in published and rel not in running and seen.get(rel) != key
+                and (slot := slots.get(rel)) is not None and slot.key != key]
+        if not todo or len(todo) > self.settings.notify_burst:
+            return 0
+        changes = []
+        for rel, path, key in todo:
+            seen[rel] = key
+            old = published[rel]
+            try:
+                post = read_post(path, rel, self.settings, (old,))
+            except PostError:
+                continue  # the reload reports it
+            if post is not old and placement(post) == placement(old):
+                changes.append(PostChange(UPDATED, snapshot.index.ids[rel], post, old))
+        made = self.ledger.observe_aside(seen_at, changes) if changes else 0
+        if made:
+            logger.info("%d edits recorded while a long reload runs: pushed now, published by the next reload", made)
+        return made
 
     def _build(self, seen_at: float, index: Index, previous: Snapshot | None,
                errors: tuple[tuple[str, str], ...]) -> tuple[Snapshot, tuple[PostChange, ...]]:

@@ -35,9 +35,9 @@ from .snapshot import Snapshot
 
 
 class VersionLedger(Protocol):
-    """What FeedService needs to know about versions; every call comes from the reloading
-    thread, in this order per reload: ``refresh``, ``observe_posts``, ``post_modified`` (while
-    rendering), ``observe_documents``, ``document_modified``."""
+    """What FeedService needs to know about versions; every call but ``observe_aside`` comes
+    from the reloading thread, in this order per reload: ``refresh``, ``observe_posts``,
+    ``post_modified`` (while rendering), ``observe_documents``, ``document_modified``."""
 
     def refresh(self) -> bool:
         """Take in versions other processes recorded; True when a date of what this process
@@ -56,6 +56,11 @@ class VersionLedger(Protocol):
 
     def observe_documents(self, seen_at: float, changes: Sequence[DocumentChange] | None, snapshot: Snapshot) -> None:
         """The documents whose bytes changed (``None``: compare every document)."""
+        ...
+
+    def observe_aside(self, seen_at: float, changes: Sequence[PostChange]) -> int:
+        """Edits a scan saw while a long reload runs, called from another thread
+        (FeedService.aside): record them now; how many events that made."""
         ...
 
     def document_modified(self, path: str, etag: str) -> datetime | None:
@@ -77,6 +82,9 @@ class ContentDates:
 
     def observe_documents(self, seen_at: float, changes: Sequence[DocumentChange] | None, snapshot: Snapshot) -> None:
         return None
+
+    def observe_aside(self, seen_at: float, changes: Sequence[PostChange]) -> int:
+        return 0
 
     def document_modified(self, path: str, etag: str) -> datetime | None:
         return None

@@ -377,3 +377,72 @@ def test_removals_outside_the_window_do_not_add_up(content: Path) -> None:
         for i in step:
             (content / f"p{i}.md").unlink()
         assert svc.reload().applied and svc.degraded is None
+
+
+def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths that are parsed (YAML and all) from now on, not just read and hashed."""
+    import feedsvc.posts
+
+    parsed: list[str] = []
+    real = feedsvc.posts.parse_post
+
+    def counting(data: bytes, rel: str, *args: object, **kwargs: object) -> object:
+        parsed.append(rel)
+        return real(data, rel, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(feedsvc.posts, "parse_post", counting)
+    return parsed
+
+
+def test_a_restored_folder_is_not_parsed_again(content: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 8.3: a mass deletion and restore re-reads the files but parses none of them (the
+    posts removed are kept for FEEDSVC_REMOVAL_WINDOW), and the result is what a fresh
+    service builds: same posts, same bytes."""
+    svc = service_for(content)
+    old_posts = dict(svc.current().index.posts)
+    moved = [content / f"p{i}.md" for i in range(7)]
+    for path in moved:
+        os.replace(path, path.with_name("." + path.name))
+    svc.reload()
+    assert svc.reload().applied and len(svc.current().index.posts) == 3  # the guard's second scan
+    parsed = count_parses(monkeypatch)
+    for path in moved:
+        os.replace(path.with_name("." + path.name), path)
+    edited = write(content, "p8.md", post_text("Post 8 edited", date="2024-01-09 10:00:00"))
+    bump_mtime(edited)
+    report = svc.reload()
+    assert report.applied and report.reread == 8 and report.changed["published"] == 7
+    assert parsed == ["p8.md"]  # the edit only
+    posts = svc.current().index.posts
+    assert all(posts[p.name] is old_posts[p.name] for p in moved)
+    fresh = service_for(content)
+    assert {k: d.body for k, d in svc.current().documents.items()} == {k: d.body for k, d in fresh.current().documents.items()}
+
+
+def test_touched_and_reverted_files_are_not_parsed_again(content: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = service_for(content)
+    original = (content / "p1.md").read_text(encoding="utf-8")
+    first = svc.current().index.posts["p1.md"]
+    parsed = count_parses(monkeypatch)
+    bump_mtime(content / "p1.md")  # touched, same bytes
+    report = svc.reload()
+    assert report.reread == 1 and not report.applied and parsed == []
+    bump_mtime(write(content, "p1.md", post_text("Post 1 edited")))
+    svc.reload()
+    assert parsed == ["p1.md"] and svc.current().index.posts["p1.md"].title == "Post 1 edited"
+    bump_mtime(write(content, "p1.md", original))  # reverted
+    report = svc.reload()
+    assert report.changed["updated"] == 1 and parsed == ["p1.md"]
+    assert svc.current().index.posts["p1.md"] is first
+
+
+def test_removed_posts_are_forgotten_after_the_removal_window(content: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = service_for(content, removal_window=0)
+    path = content / "p3.md"
+    os.replace(path, content / ".p3.md")
+    svc.reload()
+    assert "p3.md" not in svc.current().index.posts
+    parsed = count_parses(monkeypatch)
+    os.replace(content / ".p3.md", path)
+    svc.reload()
+    assert parsed == ["p3.md"]

@@ -92,3 +92,94 @@ def test_a_hanging_endpoint_only_slows_itself(push_app: Callable[..., Flask], wr
         receiver.release.set()
         sending.join(90)
     assert not sending.is_alive()
+
+
+def test_an_edit_beside_a_burst_is_committed_and_announced_first(push_app: Callable[..., Flask],
+                                                                 write_post: Callable[..., Path]) -> None:
+    """One scan sees a burst (50 new posts) and an edit: the edit's own transaction commits,
+    and wakes the sender, before any of the burst's is written."""
+    write_post("a.md", title="A")
+    app = push_app(notify_burst=20)
+    recorder = app.extensions["feedsvc.notify"].recorder
+    at_first_commit: list[list[tuple[str, str]]] = []
+    recorder.on_recorded = lambda: at_first_commit.append(post_events(app)) if not at_first_commit else None
+    for n in range(50):
+        write_post(f"p{n:02d}.md", title=f"P{n}", date=f"2024-02-{n % 28 + 1:02d} 10:00:00")
+    write_post("a.md", title="A, edited")
+    app.extensions["feedsvc"].reload()
+    assert at_first_commit == [[("post.updated", "A, edited")]]
+    assert len(post_events(app)) == 51
+
+
+class BlockedReload:
+    """A reload held inside its recording (as a 7,000-post restore holds it for seconds) in a
+    thread of its own, until ``release``."""
+
+    def __init__(self, app: Flask) -> None:
+        self.service = app.extensions["feedsvc"]
+        recorder = self.service.ledger
+        self.entered, self.released = threading.Event(), threading.Event()
+        real = recorder.observe_posts
+
+        def held(*args: Any) -> None:
+            self.entered.set()
+            assert self.released.wait(30)
+            real(*args)
+
+        recorder.observe_posts = held
+        self.thread = threading.Thread(target=self.service.reload)
+        self.thread.start()
+        assert self.entered.wait(30)
+
+    def release(self) -> None:
+        self.released.set()
+        self.thread.join(30)
+        del self.service.ledger.observe_posts
+
+
+def test_edits_made_during_a_long_reload_are_pushed_without_waiting_for_it(
+        push_app: Callable[..., Flask], write_post: Callable[..., Path], receiver: Receiver) -> None:
+    """Issue 8.3: an edit made while a burst's reload still runs is recorded aside (and sent)
+    once that reload has run an interval, and published by the next reload, with one event."""
+    for name in ("a", "b", "c"):
+        write_post(f"{name}.md", title=name.upper(), tags=["x"])
+    app = push_app(notify_burst=20, reload_interval=0.01)
+    service = app.extensions["feedsvc"]
+    add_endpoint(app, receiver.url("/hook"))
+    assert service.aside() == 0  # no reload running: nothing to do
+    for n in range(50):
+        write_post(f"p{n:02d}.md", title=f"P{n}", date=f"2024-02-{n % 28 + 1:02d} 10:00:00")
+    write_post("c.md", title="C, in the burst's scan")
+    blocked = BlockedReload(app)
+    try:
+        write_post("a.md", title="A, edited", tags=["x"])  # after the long reload scanned
+        write_post("b.md", title="B, retagged", tags=["y"])  # moves to other feeds: waits for the reload
+        write_post("c.md", title="C, again")  # the running reload read this file: its business
+        assert service.aside() == 1
+        assert service.aside() == 0  # seen already
+        assert post_events(app) == [("post.updated", "A, edited")]
+        assert service.current().index.posts["a.md"].title == "A"  # pushed, not yet published
+        app.extensions["feedsvc.notify"].run_once()
+        assert [json.loads(r.body)["data"]["title"] for r in receiver.requests] == ["A, edited"]
+    finally:
+        blocked.release()
+    service.reload()
+    assert service.current().index.posts["a.md"].title == "A, edited"
+    events = post_events(app)
+    assert events.count(("post.updated", "A, edited")) == 1  # the reload found it recorded
+    assert ("post.updated", "B, retagged") in events and ("post.updated", "C, again") in events
+    assert len(events) == 1 + 50 + 1 + 2  # a, the burst, c in the burst's scan, then b and c
+
+
+def test_no_edit_is_recorded_aside_before_a_reload_has_run_an_interval(
+        push_app: Callable[..., Flask], write_post: Callable[..., Path]) -> None:
+    write_post("a.md", title="A")
+    app = push_app(reload_interval=60)
+    write_post("n.md", title="N")
+    blocked = BlockedReload(app)
+    try:
+        write_post("a.md", title="A, edited")
+        assert app.extensions["feedsvc"].aside() == 0
+    finally:
+        blocked.release()
+    assert post_events(app) == [("post.published", "N")]

@@ -50,6 +50,7 @@ class Notifier:
             endpoints.sync_config(self.engine, list(self.settings.webhooks), self.settings.allow_private_targets)
         except ValueError as exc:
             raise ConfigError(f"FEEDSVC_CONFIG: {exc}") from None
+        self.recorder.on_recorded = self.wake  # events go out as each transaction commits
         self.service.use_ledger(self.recorder)
         self.service.reload()
         if self.recorder.made:

@@ -79,6 +79,7 @@ class Recorder:
         self._wait_clean = False  # deletions wait for a load without errors: compare all posts then
         self._retry_posts = self._retry_topics = False  # a write failed: compare everything at the next reload
         self._lane = LIVE
+        self.on_recorded: Callable[[], None] | None = None  # called after a transaction that made events
 
     # ------------------------------------------------------------------ VersionLedger
 
@@ -103,16 +104,45 @@ class Recorder:
 
     def observe_posts(self, seen_at: float, changes: Sequence[PostChange] | None, index: Index, clean: bool) -> None:
         current = {index.ids[source]: post for source, post in index.posts.items()}
+        self._lane = LIVE
         try:
             if changes is None or self._retry_posts or self._wait_clean or not self._loaded:
                 self._observe_all_posts(seen_at, current, clean)
             else:
-                seen = [Observation(c.uid, post_hash(p) if (p := current.get(c.uid)) else GONE, p) for c in changes]
-                self._record(schema.content_state, seen_at, seen, self._post_events, whole=False)
+                self._observe_changes(seen_at, changes, current)
             self._retry_posts = False
         except SQLAlchemyError:
             logger.exception("recording post changes failed; all posts are compared again at the next reload")
             self._retry_posts = True
+
+    def _observe_changes(self, seen_at: float, changes: Sequence[PostChange], current: dict[str, Post]) -> None:
+        """Ordinary changes first, in transactions of their own, so that an edit seen beside a
+        burst (a folder moved away or back) is committed, and the sender woken, before the
+        burst is: a burst is more than FEEDSVC_NOTIFY_BURST changes of one kind in the set."""
+        kinds = Counter(c.action for c in changes)
+        bursts = {kind for kind, n in kinds.items() if n > self.settings.notify_burst}
+        seen = {True: [], False: []}  # type: dict[bool, list[Observation]]
+        for c in changes:
+            seen[c.action in bursts].append(Observation(c.uid, post_hash(p) if (p := current.get(c.uid)) else GONE, p))
+        self._record(schema.content_state, seen_at, seen[False], self._post_events, whole=False)
+        if seen[True]:
+            self._lane = BULK  # the documents these change go after ordinary ones too
+            self._record(schema.content_state, seen_at, seen[True], self._burst_events, whole=False)
+
+    def observe_aside(self, seen_at: float, changes: Sequence[PostChange]) -> int:
+        """Edits seen while a long reload runs, from another thread (FeedService.aside): record
+        them now in transactions of their own, between the long reload's. The reload that later
+        sees them too finds them recorded (same hash): nothing twice."""
+        if not self._loaded or self._retry_posts or self._wait_clean:
+            return 0  # a catch-up is due: the reload compares everything
+        made = self.made
+        seen = [Observation(c.uid, post_hash(c.post), c.post) for c in changes if c.post is not None]
+        try:
+            self._record(schema.content_state, seen_at, seen, self._post_events, whole=False)
+        except SQLAlchemyError:
+            logger.exception("recording edits aside failed; the next reload records them")
+            return 0
+        return self.made - made
 
     def post_modified(self, uid: str, post: Post) -> datetime | None:
         stored = self.posts.get(uid)
@@ -186,8 +216,6 @@ class Recorder:
         initialising a store is one step: a process starting beside it finds all or nothing)."""
         if not seen and initialise is None:
             return
-        if table is schema.content_state:
-            self._lane = LIVE
         step = (len(seen) or 1) if whole else CHUNK
         for start in range(0, max(len(seen), 1), step):
             chunk = seen[start:start + step]
@@ -201,6 +229,8 @@ class Recorder:
             cache = self.posts if table is schema.content_state else self.topics
             cache.update(known)
             self.made += made
+            if made and self.on_recorded is not None:
+                self.on_recorded()  # the sender need not wait for the rest of the reload
             if quiet:
                 logger.info("notification store initialised: %d %s recorded, nothing announced", len(chunk), table.name)
 
@@ -243,6 +273,12 @@ class Recorder:
         return applied, known
 
     def _post_events(self, conn: Connection, applied: list[tuple[Observation, int, float, Any]]) -> int:
+        return self._add_post_events(conn, applied, LIVE)
+
+    def _burst_events(self, conn: Connection, applied: list[tuple[Observation, int, float, Any]]) -> int:
+        return self._add_post_events(conn, applied, BULK)
+
+    def _add_post_events(self, conn: Connection, applied: list[tuple[Observation, int, float, Any]], lane: int) -> int:
         events = []
         for seen, version, recorded, row in applied:
             post = seen.payload
@@ -251,14 +287,14 @@ class Recorder:
             else:
                 kind, shown = ("published" if row is None or row.hash == GONE else "updated"), labels(post)
             events.append(PostEvent(seen.key, kind, version, recorded, post, shown))
-        # A burst is many changes of one kind in one transaction (a folder moved away or back, a
-        # bulk edit): those are sent after ordinary changes, and so are the documents they change.
-        # An edit recorded beside a mass deletion or restore stays ordinary.
-        kinds = Counter(e.kind for e in events)
-        burst = {kind for kind, n in kinds.items() if n > self.settings.notify_burst}
-        if burst:
-            self._lane = BULK
-        return add_post_events(conn, events, [BULK if e.kind in burst else LIVE for e in events])
+        lanes = [lane] * len(events)
+        if lane == LIVE:  # a whole observation holds bursts too (changes made while no process ran)
+            kinds = Counter(e.kind for e in events)
+            burst = {kind for kind, n in kinds.items() if n > self.settings.notify_burst}
+            if burst:
+                self._lane = BULK
+                lanes = [BULK if e.kind in burst else LIVE for e in events]
+        return add_post_events(conn, events, lanes)
 
     def _topic_events(self, conn: Connection, applied: list[tuple[Observation, int, float, Any]]) -> int:
         events = [TopicEvent(seen.key, version, recorded, seen.payload)
