@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,67 @@ def test_no_edit_is_recorded_aside_before_a_reload_has_run_an_interval(
     finally:
         blocked.release()
     assert post_events(app) == [("post.published", "N")]
+
+
+def test_the_scheduler_pushes_an_edit_while_a_long_reload_runs(push_app: Callable[..., Flask], write_post: Callable[..., Path],
+                                                               receiver: Receiver) -> None:
+    """The same through the real scheduler: its aside job records the edit and wakes the send
+    job, and the endpoint gets it while the reload is still held."""
+    from feedsvc.app import start_background, stop_background
+
+    write_post("a.md", title="A")
+    app = push_app(reload_interval=0.2)
+    add_endpoint(app, receiver.url("/hook"))
+    write_post("n.md", title="N")
+    blocked = BlockedReload(app)
+    background = start_background(app)
+    try:
+        write_post("a.md", title="A, edited")
+        deadline = time.monotonic() + 20
+        while "A, edited" not in [json.loads(r.body)["data"]["title"] for r in receiver.requests]:
+            assert time.monotonic() < deadline, "the edit was not pushed while the reload was held"
+            time.sleep(0.05)
+        assert app.extensions["feedsvc"].reloading
+    finally:
+        blocked.release()
+        background.scheduler.shutdown(wait=True)  # no reload may outlive the store
+        stop_background(app)
+
+
+def test_post_bodies_are_rendered_before_the_write_lock_is_taken(push_app: Callable[..., Flask], write_post: Callable[..., Path],
+                                                                 monkeypatch: Any) -> None:
+    """Rendering a burst's 7,000 bodies inside its transactions held SQLite's write lock (the
+    recorders' lock on PostgreSQL) for seconds, and an edit in another process waited for all
+    of it. Bodies are rendered before each transaction; the events carry the same content."""
+    import feedsvc.notify.events as events_module
+
+    write_post("a.md", title="A")
+    app = push_app(notify_burst=20)
+    add_endpoint(app, "http://127.0.0.1:9/hook")
+    recorder = app.extensions["feedsvc.notify"].recorder
+    where: list[str] = []
+    inside = threading.local()
+    real_render, real_add = events_module.render_body, recorder._add_post_events
+
+    def render(*args: Any) -> Any:
+        where.append("in transaction" if getattr(inside, "on", False) else "before")
+        return real_render(*args)
+
+    def add(*args: Any) -> int:
+        inside.on = True
+        try:
+            return real_add(*args)  # type: ignore[no-any-return]
+        finally:
+            inside.on = False
+
+    monkeypatch.setattr(events_module, "render_body", render)
+    monkeypatch.setattr(recorder, "_add_post_events", add)
+    for n in range(50):
+        write_post(f"p{n:02d}.md", title=f"P{n}", body=f"Body *{n}*", date=f"2024-02-{n % 28 + 1:02d} 10:00:00")
+    write_post("a.md", title="A, edited", body="Edited **body**")
+    app.extensions["feedsvc"].reload()
+    assert where == ["before"] * 51
+    with app.extensions["feedsvc.notify"].engine.connect() as conn:
+        bodies = {json.loads(r.body)["data"]["title"]: json.loads(r.body)["data"]["content_html"]
+                  for r in conn.execute(sa.select(schema.events.c.body).where(schema.events.c.type.like("post.%")))}
+    assert "<strong>body</strong>" in bodies["A, edited"] and "<em>7</em>" in bodies["P7"]

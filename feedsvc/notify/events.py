@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from ..config import Settings
 from ..documents import Document
-from ..markup import render_body
+from ..markup import RenderedBody, render_body
 from ..posts import Post
 from ..render import Item, json_item
 from ..snapshot import Snapshot
@@ -68,6 +68,7 @@ class PostEvent:
     recorded: float  # when this version was first recorded
     post: Post | None  # None when deleted
     labels: dict[str, Any]
+    body: RenderedBody | None = None  # the post's body, when rendered before the transaction
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,15 @@ def post_data(event: PostEvent) -> dict[str, Any]:
     post = event.post
     if post is None:
         return {"id": event.uid, **event.labels}
-    body = render_body(post.body, post.permalink, post.summary)
+    body = event.body or render_post_body(post)
     modified = datetime.fromtimestamp(event.recorded, UTC) if event.version > 1 else None
     item = json_item(Item(post=post, uid=event.uid, body=body, categories=(), modified=modified))
     item["categories"] = list(post.categories)
     return item
+
+
+def render_post_body(post: Post) -> RenderedBody:
+    return render_body(post.body, post.permalink, post.summary)
 
 
 def event_body(type_: str, data: dict[str, Any]) -> bytes:

@@ -34,10 +34,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..changes import DocumentChange, PostChange
 from ..config import Settings
 from ..index import Index
+from ..markup import RenderedBody
 from ..posts import Post
 from ..snapshot import Snapshot
 from . import schema
-from .events import GONE, PostEvent, TopicEvent, add_post_events, add_topic_events, labels, post_hash
+from .events import GONE, PostEvent, TopicEvent, add_post_events, add_topic_events, labels, post_hash, render_post_body
 from .outbox import BULK, LIVE
 from .store import is_postgres, set_meta
 
@@ -57,6 +58,7 @@ class Observation(NamedTuple):
     key: str  # post uid or topic URL
     value: str  # hash or ETag; GONE
     payload: Any  # the Post or the Document (None when gone)
+    body: RenderedBody | None = None  # a post's body, rendered before the transaction
 
 
 def _recorded_at(stamp: float, previous: float) -> float:
@@ -135,14 +137,12 @@ class Recorder:
         sees them too finds them recorded (same hash): nothing twice."""
         if not self._loaded or self._retry_posts or self._wait_clean:
             return 0  # a catch-up is due: the reload compares everything
-        made = self.made
         seen = [Observation(c.uid, post_hash(c.post), c.post) for c in changes if c.post is not None]
         try:
-            self._record(schema.content_state, seen_at, seen, self._post_events, whole=False)
+            return self._record(schema.content_state, seen_at, seen, self._post_events, whole=False)
         except SQLAlchemyError:
             logger.exception("recording edits aside failed; the next reload records them")
             return 0
-        return self.made - made
 
     def post_modified(self, uid: str, post: Post) -> datetime | None:
         stored = self.posts.get(uid)
@@ -211,14 +211,18 @@ class Recorder:
 
     def _record(self, table: sa.Table, seen_at: float, seen: Sequence[Observation],
                 make_events: Callable[[Connection, list[tuple[Observation, int, float, Any]]], int],
-                whole: bool, initialise: str | None = None) -> None:
+                whole: bool, initialise: str | None = None) -> int:
         """Apply ``seen`` in transactions of CHUNK (all in one for a whole observation, so that
-        initialising a store is one step: a process starting beside it finds all or nothing)."""
+        initialising a store is one step: a process starting beside it finds all or nothing);
+        how many events that made."""
         if not seen and initialise is None:
-            return
+            return 0
         step = (len(seen) or 1) if whole else CHUNK
+        total = 0
         for start in range(0, max(len(seen), 1), step):
             chunk = seen[start:start + step]
+            if not whole and table is schema.content_state:
+                chunk = self._render_ahead(seen_at, chunk)
             with self.engine.begin() as conn:
                 self.transactions += 1
                 if is_postgres(conn):
@@ -229,10 +233,32 @@ class Recorder:
             cache = self.posts if table is schema.content_state else self.topics
             cache.update(known)
             self.made += made
+            total += made
             if made and self.on_recorded is not None:
                 self.on_recorded()  # the sender need not wait for the rest of the reload
             if quiet:
                 logger.info("notification store initialised: %d %s recorded, nothing announced", len(chunk), table.name)
+        return total
+
+    def _render_ahead(self, seen_at: float, chunk: Sequence[Observation]) -> list[Observation]:
+        """Render the bodies of the posts this chunk will likely record before taking the write
+        lock (SQLite's; the recorders' advisory lock on PostgreSQL), so that a burst holds it
+        for its SQL only and other recorders (an edit in another process) get in between its
+        transactions. Likely: the store, read without a lock, has an older observation of
+        something else. A post that turns out otherwise is rendered in the transaction."""
+        cs = schema.content_state
+        keys = [o.key for o in chunk if o.payload is not None]
+        if not keys:
+            return list(chunk)
+        with self.engine.connect() as conn:
+            stored = {row[0]: row for row in conn.execute(sa.select(cs.c.uid, cs.c.hash, cs.c.observed_at).where(cs.c.uid.in_(keys)))}
+        ahead = []
+        for seen in chunk:
+            row = stored.get(seen.key)
+            if seen.payload is not None and (row is None or (row[1] != seen.value and seen_at > row[2])):
+                seen = seen._replace(body=render_post_body(seen.payload))
+            ahead.append(seen)
+        return ahead
 
     def _apply(self, conn: Connection, table: sa.Table, seen_at: float, chunk: Sequence[Observation]
                ) -> tuple[list[tuple[Observation, int, float, Any]], dict[str, Version]]:
@@ -286,7 +312,7 @@ class Recorder:
                 kind, shown = "deleted", json.loads(row.labels or "{}")
             else:
                 kind, shown = ("published" if row is None or row.hash == GONE else "updated"), labels(post)
-            events.append(PostEvent(seen.key, kind, version, recorded, post, shown))
+            events.append(PostEvent(seen.key, kind, version, recorded, post, shown, seen.body))
         lanes = [lane] * len(events)
         if lane == LIVE:  # a whole observation holds bursts too (changes made while no process ran)
             kinds = Counter(e.kind for e in events)
