@@ -248,3 +248,47 @@ def test_post_bodies_are_rendered_before_the_write_lock_is_taken(push_app: Calla
         bodies = {json.loads(r.body)["data"]["title"]: json.loads(r.body)["data"]["content_html"]
                   for r in conn.execute(sa.select(schema.events.c.body).where(schema.events.c.type.like("post.%")))}
     assert "<strong>body</strong>" in bodies["A, edited"] and "<em>7</em>" in bodies["P7"]
+
+
+def test_one_process_records_a_burst_the_others_wait_and_render_nothing(
+        push_app: Callable[..., Flask], write_post: Callable[..., Path], monkeypatch: Any) -> None:
+    """Two processes (two apps on one store) see the same burst at the same time. Both used to
+    render every event body and one dropped them all; the second now waits for the burst lock
+    and finds the burst recorded."""
+    import feedsvc.notify.events as events_module
+    import feedsvc.notify.ledger as ledger_module
+
+    write_post("a.md", title="A")
+    first, second = push_app(notify_burst=20), push_app(notify_burst=20)
+    add_endpoint(first, "http://127.0.0.1:9/hook")
+    monkeypatch.setattr(ledger_module, "CHUNK", 10)  # 5 transactions for the burst
+    rendered: list[str] = []
+    real_render = events_module.render_body
+    monkeypatch.setattr(events_module, "render_body", lambda *a: (rendered.append(threading.current_thread().name), real_render(*a))[1])
+    recorder = first.extensions["feedsvc.notify"].recorder
+    paused, resume = threading.Event(), threading.Event()
+    real_ahead, calls = recorder._render_ahead, []
+
+    def ahead(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:  # the first chunk is committed, the burst lock held
+            paused.set()
+            assert resume.wait(30)
+        return real_ahead(*args)
+
+    monkeypatch.setattr(recorder, "_render_ahead", ahead)
+    for n in range(50):
+        write_post(f"p{n:02d}.md", title=f"P{n}", date=f"2024-02-{n % 28 + 1:02d} 10:00:00")
+    one = threading.Thread(target=first.extensions["feedsvc"].reload, name="first")
+    one.start()
+    assert paused.wait(30)
+    two = threading.Thread(target=second.extensions["feedsvc"].reload, name="second")
+    two.start()
+    two.join(1.0)
+    assert two.is_alive()  # waiting for the burst lock
+    resume.set()
+    one.join(30)
+    two.join(30)
+    assert rendered.count("first") == 50 and rendered.count("second") == 0
+    assert len(post_events(first)) == 50
+    assert second.extensions["feedsvc"].current().index.posts.keys() == first.extensions["feedsvc"].current().index.posts.keys()

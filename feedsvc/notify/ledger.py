@@ -40,7 +40,7 @@ from ..snapshot import Snapshot
 from . import schema
 from .events import GONE, PostEvent, TopicEvent, add_post_events, add_topic_events, labels, post_hash, render_post_body
 from .outbox import BULK, LIVE
-from .store import is_postgres, set_meta
+from .store import burst_lock, is_postgres, set_meta
 
 logger = logging.getLogger(__name__)
 CHUNK = 500  # changes per transaction
@@ -113,7 +113,7 @@ class Recorder:
             else:
                 self._observe_changes(seen_at, changes, current)
             self._retry_posts = False
-        except SQLAlchemyError:
+        except (SQLAlchemyError, TimeoutError):  # TimeoutError: another process held the burst lock for an hour
             logger.exception("recording post changes failed; all posts are compared again at the next reload")
             self._retry_posts = True
 
@@ -129,7 +129,8 @@ class Recorder:
         self._record(schema.content_state, seen_at, seen[False], self._post_events, whole=False)
         if seen[True]:
             self._lane = BULK  # the documents these change go after ordinary ones too
-            self._record(schema.content_state, seen_at, seen[True], self._burst_events, whole=False)
+            with burst_lock(self.engine):
+                self._record(schema.content_state, seen_at, seen[True], self._burst_events, whole=False)
 
     def observe_aside(self, seen_at: float, changes: Sequence[PostChange]) -> int:
         """Edits seen while a long reload runs, from another thread (FeedService.aside): record

@@ -35,6 +35,8 @@ from . import schema
 logger = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x0FEED5C  # pg_advisory_xact_lock key: one migrating process at a time
 LOCK_WAIT = 120.0  # seconds a starting process waits for a sibling's migration or write lock
+BURST_LOCK = 0x0FEED5B  # pg_advisory_lock key: one process records a burst at a time
+BURST_WAIT = 3600.0  # seconds a process waits for another's burst before giving up (it records again later)
 T = TypeVar("T")
 
 
@@ -142,19 +144,46 @@ def retry_locked(action: Callable[[], T], wait: float = LOCK_WAIT) -> T:
 def _migration_lock(engine: Engine) -> Iterator[None]:
     """On a SQLite file, an exclusive ``flock`` on ``<file>.lock``, waited for up to LOCK_WAIT
     (released by the OS if the holder dies); nothing elsewhere."""
+    with _file_lock(engine, ".lock", "migrating the store"):
+        yield
+
+
+@contextmanager
+def burst_lock(engine: Engine) -> Iterator[None]:
+    """One process at a time records a burst: the others, which saw the same burst, wait and
+    then find it recorded, instead of rendering the same thousands of events at the same time
+    only to drop them. A session advisory lock on PostgreSQL (on a connection of its own, for
+    the whole burst); ``flock`` on ``<file>.burst.lock`` beside a SQLite file. Both are
+    released if the holder dies."""
+    if not is_postgres(engine):
+        with _file_lock(engine, ".burst.lock", "recording a burst", wait=BURST_WAIT):
+            yield
+        return
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": BURST_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": BURST_LOCK})
+            conn.commit()
+
+
+@contextmanager
+def _file_lock(engine: Engine, suffix: str, what: str, wait: float = LOCK_WAIT) -> Iterator[None]:
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     if not path or path == ":memory:" or path.startswith("file:"):
         yield
         return
-    with open(path + ".lock", "a") as handle:
-        deadline = time.monotonic() + LOCK_WAIT
+    with open(path + suffix, "a") as handle:
+        deadline = time.monotonic() + wait
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{path}.lock: another process has been migrating the store for {LOCK_WAIT:.0f}s") from None
+                    raise TimeoutError(f"{path}{suffix}: another process has been {what} for {wait:.0f}s") from None
                 time.sleep(0.05)
         try:
             yield
