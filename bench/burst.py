@@ -119,6 +119,28 @@ def count(db: Path, sql: str) -> int:
         return int(conn.execute(sql).fetchone()[0])
 
 
+def recorded_at(db: Path) -> dict[str, float]:
+    """Edit title -> when its event was recorded (the first, if more than one)."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        rows = conn.execute("SELECT created_at, body FROM feedsvc_events WHERE type = 'post.updated' AND CAST(body AS TEXT) LIKE ?",
+                            (f"%{MARK}%",)).fetchall()
+    out: dict[str, float] = {}
+    for created, body in rows:
+        title = json.loads(body)["data"]["title"]
+        out[title] = min(created, out.get(title, created))
+    return out
+
+
+def split(titles: dict[str, float], recorded: dict[str, float], got: dict[str, float]) -> str:
+    """Median and max of write -> recorded and recorded -> arrival."""
+    first = sorted(recorded[t] - w for t, w in titles.items() if t in recorded)
+    second = sorted(got[t] - recorded[t] for t in titles if t in recorded and t in got)
+    if not first or not second:
+        return "no split"
+    return (f"write -> recorded median {first[len(first) // 2]:.1f} s, max {first[-1]:.1f} s; "
+            f"recorded -> arrival median {second[len(second) // 2]:.1f} s, max {second[-1]:.1f} s")
+
+
 def posts_served(port: int) -> int:
     return int(json.loads(get(port, "/healthz")[2])["posts"])
 
@@ -229,6 +251,7 @@ def main() -> None:
         after = worker_rss(server.pid)
         events = count(db, "SELECT count(*) FROM feedsvc_events WHERE type LIKE 'post.%'")
         deliveries = count(db, "SELECT count(*) FROM feedsvc_deliveries")
+        recorded = recorded_at(db)
         hang_pending = count(db, f"SELECT count(*) FROM feedsvc_deliveries WHERE status='pending' AND target='{hang_id}'")
     finally:
         stop(server)
@@ -241,6 +264,7 @@ def main() -> None:
     print(f"restore applied by both workers {applied_at - restored_at:.1f} s after the files were back; edits made "
           f"meanwhile (every 0.5 s), sorted: {', '.join(f'{x:.1f}' for x in early_latencies)} s to the probe "
           f"({len(early_latencies)} of {len(early)}); {backlog} deliveries still pending when the last edit arrived")
+    print(f"edits made during the restore: {split(early, recorded, got)}; after: {split(written, recorded, got)}")
     print(f"burst: {len(moved)} posts deleted then restored ({restored_at - deleted_at:.1f} s apart), {events} post events, "
           f"{deliveries} deliveries; backlog (all but the hanging endpoint) sent {drained:.0f} s after the last edit was "
           f"served, {left} left; hanging endpoint still pending: {hang_pending}; store {size:.0f} MiB")

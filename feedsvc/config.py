@@ -87,7 +87,8 @@ class Settings:
         between(0, 1),
     )
     removal_window: float = _setting(
-        600.0, "Seconds over which removals add up for FEEDSVC_MAX_REMOVAL_RATIO (the reference is the largest count seen).",
+        600.0, "Seconds over which removals add up for FEEDSVC_MAX_REMOVAL_RATIO (the reference is the largest count seen); "
+        "a removed post is kept this long, so that a restore of the same bytes is not parsed again.",
         "reload", at_least(0),
     )
     watch: bool = _setting(False, "Also reload on filesystem events (watchdog), debounced.", "reload")

@@ -156,6 +156,7 @@ def test_edits_made_during_a_long_reload_are_pushed_without_waiting_for_it(
         write_post("a.md", title="A, edited", tags=["x"])  # after the long reload scanned
         write_post("b.md", title="B, retagged", tags=["y"])  # moves to other feeds: waits for the reload
         write_post("c.md", title="C, again")  # the running reload read this file: its business
+        time.sleep(0.05)  # the reload has now run longer than its interval (0.01 s)
         assert service.aside() == 1
         assert service.aside() == 0  # seen already
         assert post_events(app) == [("post.updated", "A, edited")]
@@ -261,7 +262,7 @@ def test_one_process_records_a_burst_the_others_wait_and_render_nothing(
     write_post("a.md", title="A")
     first, second = push_app(notify_burst=20), push_app(notify_burst=20)
     add_endpoint(first, "http://127.0.0.1:9/hook")
-    monkeypatch.setattr(ledger_module, "CHUNK", 10)  # 5 transactions for the burst
+    monkeypatch.setattr(ledger_module, "BURST_CHUNK", 10)  # 5 transactions for the burst
     rendered: list[str] = []
     real_render = events_module.render_body
     monkeypatch.setattr(events_module, "render_body", lambda *a: (rendered.append(threading.current_thread().name), real_render(*a))[1])

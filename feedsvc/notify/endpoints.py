@@ -18,7 +18,7 @@ from .events import TYPES
 from .outbox import Status
 from .sender import TargetError, resolve
 from .signing import check_secret, new_secret
-from .store import insert_ignore, now
+from .store import insert_ignore, now, reader
 
 logger = logging.getLogger(__name__)
 EVENT_TYPES = tuple(TYPES.values())
@@ -106,13 +106,13 @@ def _get(conn: Connection, endpoint_id: str) -> Any:
 
 
 def get(engine: Engine, endpoint_id: str) -> dict[str, Any] | None:
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         row = _get(conn, endpoint_id)
     return as_json(row, with_secret=True) if row else None
 
 
 def listing(engine: Engine) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         return [as_json(r) for r in conn.execute(sa.select(schema.endpoints).order_by(schema.endpoints.c.created_at, schema.endpoints.c.id))]
 
 
@@ -141,7 +141,7 @@ def deliveries(engine: Engine, endpoint_id: str, limit: int = 50, status: str | 
              .where(d.c.endpoint_id == endpoint_id).order_by(d.c.id.desc()).limit(limit))
     if status:
         query = query.where(d.c.status == status)
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         rows = conn.execute(query).all()
         tries: dict[int, list[dict[str, Any]]] = {r.id: [] for r in rows}
         for attempt in conn.execute(sa.select(attempts).where(attempts.c.delivery_id.in_(list(tries))).order_by(attempts.c.id)):
@@ -180,7 +180,7 @@ def sync_config(engine: Engine, tables: Any, allow_private: bool) -> None:
         except ValueError as exc:
             raise ValueError(f"[[webhooks]] #{n + 1}: {exc}") from None
         declared[values["url"]] = values
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         existing = {r.url: r.id for r in conn.execute(sa.select(schema.endpoints).where(schema.endpoints.c.source == "config"))}
     for url, values in declared.items():
         if url in existing:

@@ -8,13 +8,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from . import schema
+from .store import reader
 
 
 def store_gauges(engine: Engine) -> dict[str, float]:
     """Deliveries due now, the age of the oldest due one (0 when none), live subscriptions."""
     d, s = schema.deliveries, schema.subscriptions
     stamp = time.time()
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         due, oldest = conn.execute(
             sa.select(sa.func.count(), sa.func.min(d.c.next_at)).where(d.c.status == "pending", d.c.next_at <= stamp)
         ).one()

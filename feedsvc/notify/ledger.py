@@ -40,10 +40,11 @@ from ..snapshot import Snapshot
 from . import schema
 from .events import GONE, PostEvent, TopicEvent, add_post_events, add_topic_events, labels, post_hash, render_post_body
 from .outbox import BULK, LIVE
-from .store import burst_lock, is_postgres, set_meta
+from .store import burst_lock, is_postgres, reader, set_meta
 
 logger = logging.getLogger(__name__)
 CHUNK = 500  # changes per transaction
+BURST_CHUNK = 100  # a burst's changes per transaction: shorter holds of the write lock, for the others' turns
 RECORD_LOCK = 0x0FEED5E  # pg_advisory_xact_lock key: one recorder at a time
 REFRESH_OVERLAP = 30.0  # seconds: rows recorded this long before the last refresh are read again (commit order)
 
@@ -71,6 +72,7 @@ class Recorder:
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
+        self.reader = reader(engine)  # reads that never wait for SQLite's write lock
         self.settings = settings
         self.posts: dict[str, Version] = {}  # this process's copy of the stored versions
         self.topics: dict[str, Version] = {}
@@ -94,7 +96,7 @@ class Recorder:
         since = self._refreshed - REFRESH_OVERLAP
         cs, ts = schema.content_state, schema.topic_state
         try:
-            with self.engine.connect() as conn:
+            with self.reader.connect() as conn:
                 posts = conn.execute(sa.select(cs.c.uid, cs.c.hash, cs.c.version, cs.c.updated_at).where(cs.c.updated_at > since)).all()
                 topics = conn.execute(sa.select(ts.c.topic, ts.c.etag, ts.c.version, ts.c.updated_at).where(ts.c.updated_at > since)).all()
         except SQLAlchemyError:
@@ -202,7 +204,7 @@ class Recorder:
     def _read_all(self, table: sa.Table, cache: dict[str, Version]) -> dict[str, Version]:
         key, value = table.c[table.primary_key.columns.keys()[0]], table.c[_value_column(table)]
         started = time.time()
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(key, value, table.c.version, table.c.updated_at)).all()
         self._refreshed = self._refreshed or started
         _merge(cache, rows)
@@ -218,7 +220,7 @@ class Recorder:
         how many events that made."""
         if not seen and initialise is None:
             return 0
-        step = (len(seen) or 1) if whole else CHUNK
+        step = (len(seen) or 1) if whole else BURST_CHUNK if make_events == self._burst_events else CHUNK
         total = 0
         for start in range(0, max(len(seen), 1), step):
             chunk = seen[start:start + step]
@@ -251,7 +253,7 @@ class Recorder:
         keys = [o.key for o in chunk if o.payload is not None]
         if not keys:
             return list(chunk)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             stored = {row[0]: row for row in conn.execute(sa.select(cs.c.uid, cs.c.hash, cs.c.observed_at).where(cs.c.uid.in_(keys)))}
         ahead = []
         for seen in chunk:

@@ -1,7 +1,9 @@
 """The durable store: engine set-up for SQLite and PostgreSQL, migrations, small helpers.
 
 SQLite: WAL, foreign keys on, and every transaction opened with ``BEGIN IMMEDIATE`` so that a
-claim is a write transaction (one writer at a time; SQLAlchemy's documented pysqlite recipe).
+claim is a write transaction (one writer at a time; SQLAlchemy's documented pysqlite recipe),
+except on ``reader(engine)``: a plain ``BEGIN`` that reads a WAL snapshot and never waits for
+the write lock (refreshing versions, metrics, the API's listings).
 PostgreSQL (psycopg 3): claims use ``SELECT ... FOR UPDATE SKIP LOCKED``.
 
 Processes starting together (gunicorn workers without --preload) migrate one at a time: an
@@ -77,7 +79,16 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "feedsvc_read_only"
+
+
+def reader(engine: Engine) -> Engine:
+    """The engine for transactions that only read: on SQLite they do not take the write lock
+    (which ``BEGIN IMMEDIATE`` would, and wait behind a burst's recording for it)."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def is_postgres(engine_or_conn: Engine | Connection) -> bool:
