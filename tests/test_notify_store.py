@@ -168,3 +168,33 @@ def test_a_process_behind_the_store_never_announces_a_deletion(push_app: Callabl
     assert "n.md" not in stale.posts
     second.extensions["feedsvc.notify"].recorder.observe_posts(behind, None, stale, True)  # N looks deleted to it
     assert events(second) == [("post.published", "N")]
+
+
+def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """Every SQLite transaction began with BEGIN IMMEDIATE, reads too: refreshing versions, the
+    metrics' gauges and the API's listings queued behind a burst's recording for the write
+    lock. ``reader()`` transactions read the WAL snapshot while a writer holds the lock."""
+    import sqlite3
+    import threading
+
+    from feedsvc.notify.endpoints import listing
+    from feedsvc.notify.gauges import store_gauges
+    from feedsvc.notify.store import make_engine, upgrade
+
+    path = tmp_path / "store.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # another process recording a burst
+    results: list[object] = []
+    reads = threading.Thread(target=lambda: results.extend([store_gauges(engine), listing(engine)]), daemon=True)
+    reads.start()
+    reads.join(10)  # the busy timeout is 30 s: a read waiting for the lock would still be blocked
+    try:
+        assert not reads.is_alive() and results == [{"due": 0.0, "oldest_age": 0.0, "subscriptions": 0.0}, []]
+        threading.Timer(0.2, lambda: writer.execute("COMMIT")).start()
+        with engine.begin() as conn:  # a write still waits for the lock, and gets it once released
+            conn.execute(sa.insert(schema.meta).values(key="k", value="v"))
+    finally:
+        writer.close()
+        engine.dispose()
