@@ -262,7 +262,7 @@ def test_one_process_records_a_burst_the_others_wait_and_render_nothing(
     write_post("a.md", title="A")
     first, second = push_app(notify_burst=20), push_app(notify_burst=20)
     add_endpoint(first, "http://127.0.0.1:9/hook")
-    monkeypatch.setattr(ledger_module, "BURST_CHUNK", 10)  # 5 transactions for the burst
+    monkeypatch.setattr(ledger_module, "CHUNK", 10)  # 5 transactions for the burst
     rendered: list[str] = []
     real_render = events_module.render_body
     monkeypatch.setattr(events_module, "render_body", lambda *a: (rendered.append(threading.current_thread().name), real_render(*a))[1])

@@ -44,7 +44,6 @@ from .store import burst_lock, is_postgres, reader, set_meta
 
 logger = logging.getLogger(__name__)
 CHUNK = 500  # changes per transaction
-BURST_CHUNK = 100  # a burst's changes per transaction: shorter holds of the write lock, for the others' turns
 RECORD_LOCK = 0x0FEED5E  # pg_advisory_xact_lock key: one recorder at a time
 REFRESH_OVERLAP = 30.0  # seconds: rows recorded this long before the last refresh are read again (commit order)
 
@@ -220,7 +219,7 @@ class Recorder:
         how many events that made."""
         if not seen and initialise is None:
             return 0
-        step = (len(seen) or 1) if whole else BURST_CHUNK if make_events == self._burst_events else CHUNK
+        step = (len(seen) or 1) if whole else CHUNK
         total = 0
         for start in range(0, max(len(seen), 1), step):
             chunk = seen[start:start + step]
