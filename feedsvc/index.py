@@ -133,8 +133,9 @@ def build_index(posts: Iterable[Post], settings: Settings, now: datetime) -> Ind
             continue
         (future if post.published > now else visible).append(post)
     visible.sort(key=attrgetter("source"))  # two stable sorts: newest first, ties by path
-    visible.sort(key=attrgetter("published"), reverse=True)
-    ids, warnings = _unique_ids(visible, settings)
+    oldest_first = sorted(visible, key=attrgetter("published"))  # ties by path too
+    visible.sort(key=attrgetter("published"), reverse=True)  # reverse=True keeps ties in order
+    ids, warnings = _unique_ids(oldest_first, settings)
     warnings = sorted(warnings + [(p.source, w) for p in visible for w in p.warnings])
     return Index(
         posts={p.source: p for p in visible},
@@ -155,13 +156,14 @@ def entry_id(declared: str, permalink: str, site_url: str) -> str:
     return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{site_url}#{declared}"))
 
 
-def _unique_ids(visible: list[Post], settings: Settings) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """The oldest post keeps a contested id; later ones get a suffix derived from their path."""
+def _unique_ids(oldest_first: list[Post], settings: Settings) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The oldest post keeps a contested id; later ones get a suffix derived from their path.
+    ``oldest_first``: the posts by date, then path."""
     ids: dict[str, str] = {}
     owner: dict[str, str] = {}
     link_owner: dict[str, str] = {}
     warnings = []
-    for post in sorted(visible, key=attrgetter("published", "source")):
+    for post in oldest_first:
         src = post.source
         base = entry_id(post.declared_id, post.permalink, settings.site_url)
         uid = base

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from .config import Settings
-from .parallel import pmap
+from .parallel import pmap_shared
 from .posts import Post, PostError, read_post
 from .textutil import display_name
 
@@ -184,7 +184,7 @@ class ContentLoader:
         now = time.monotonic()
         self._expire(now)
         jobs = [(files[rel][0], rel, self.settings, self._known(rel)) for rel in todo]
-        parsed = pmap(_parse, jobs, workers)
+        parsed = pmap_shared(_parse, jobs, workers)
         for rel, outcome in zip(todo, parsed, strict=True):
             old = self.slots.get(rel)
             key = files[rel][1]

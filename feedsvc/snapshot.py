@@ -43,7 +43,7 @@ from .render import EPOCH, RENDER_LOCK, FeedMeta, Item, plain_text, render_forma
 
 DocKey = tuple[FeedKey, str]  # (feed, format)
 FORMAT_NAMES = frozenset(fmt.name for fmt in FORMATS)
-PRERENDER_MAX_FEEDS = 256  # a cold start renders at most these (~1 s in two processes), the rest on demand
+PRERENDER_MAX_FEEDS = 64  # a cold start renders at most these (the site feed and the largest), the rest on demand
 Modified = Callable[[str, Post], datetime | None]  # (entry id, post) -> when this version was first recorded
 DocumentModified = Callable[[str, str], datetime | None]  # (document path, etag) -> when first recorded
 

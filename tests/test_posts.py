@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import EDGE_CONTENT, SITE_URL, post_text, write_file
 
+from feedsvc import posts as posts_module
 from feedsvc.config import load_settings
 from feedsvc.index import build_index
 from feedsvc.loader import ContentLoader, scan
 from feedsvc.markup import render_body
-from feedsvc.posts import Post, PostError, parse_post, read_post
+from feedsvc.posts import Post, PostError, _TextKeysLoader, parse_post, read_post
 
 SETTINGS = load_settings({"SITE_URL": SITE_URL})
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -457,3 +459,63 @@ def test_images_attachments_and_language() -> None:
                       "d.md", SETTINGS).attachments[0].duration == 3723.5
     assert read("lang-front-matter.md").language == "en-US"
     assert read("language-invalid.md").language == ""
+
+
+class _SafeConstructorOnly(_TextKeysLoader):  # type: ignore[misc]
+    """The loader as it was: text keys marked, then SafeConstructor for everything."""
+
+    def construct_document(self, node: Any) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value in posts_module.TEXT_KEYS:
+                    posts_module._as_text(value)
+        return posts_module._YAML_LOADER_BASE.construct_document(self, node)
+
+
+FRONT_MATTERS = [
+    "title: 2022\ndate: 2024-01-02 03:04:05.123456\ntags: [no, 1.10, ~, null]\ncount: 12\nratio: 1.5\nflag: yes\nnothing:\n",
+    "title: t\ndate: 2024-01-01\nbase: &b {x: 1, y: [a, b]}\nother:\n  <<: *b\n  z: 3\n",  # merge key: the full constructor
+    "title: t\nset: !!set {a, b}\nomap: !!omap [a: 1, b: 2]\n",
+    "title: t\n? [a, b]\n: complex key\n",
+    "title: t\nshared: &s [1, 2]\nagain: *s\nnested: {a: {b: {c: [1, {d: e}]}}}\n",
+    "title: t\nempty_map: {}\nempty_list: []\nquoted: '2024-01-01'\nbinary: !!binary aGVsbG8=\n",
+    "title: t\n1: int key\n2024-01-01: date key\ntrue: bool key\n",
+    "title: t\nlist_of_maps:\n  - name: a\n    url: /x\n  - name: b\n",
+    "title: 'quoted: yes'\nauthors: [{name: A, email: a@example.org}]\nlink: //evil.example.com/x\n",
+    "a: &a [*a]\ntitle: t\n",  # a recursive alias
+]
+
+
+@pytest.mark.parametrize("text", FRONT_MATTERS + [
+    p.read_text(encoding="utf-8", errors="replace").split("\n---", 1)[0].lstrip("-\n") for p in sorted(EDGE_CONTENT.glob("*.md"))
+])
+def test_front_matter_values_are_those_of_safe_constructor(text: str) -> None:
+    """The direct walk of plain front matter gives exactly SafeConstructor's values (types,
+    shared objects, merge keys and tags through SafeConstructor itself), or the same error."""
+
+    def load(loader: Any) -> Any:
+        try:
+            return yaml.load(text, Loader=loader)  # noqa: S506 - SafeLoader subclasses
+        except (yaml.YAMLError, RecursionError) as exc:
+            return type(exc)
+
+    fast, full = load(_TextKeysLoader), load(_SafeConstructorOnly)
+    assert repr(fast) == repr(full)  # repr: a recursive value is not == comparable
+    assert type(fast) is type(full)
+    if isinstance(full, dict):
+        assert {k: type(v) for k, v in fast.items()} == {k: type(v) for k, v in full.items()}
+
+
+def test_a_contested_id_goes_to_the_oldest_post_then_the_first_path() -> None:
+    def post(name: str, date: str) -> Post:
+        return parse_post(post_text(title=name, date=date, id="urn:x:same", slug=name).encode(), f"{name}.md", SETTINGS)
+
+    posts = [post("c", "2024-01-02 00:00:00"), post("b", "2024-01-01 00:00:00"), post("a", "2024-01-01 00:00:00"),
+             post("d", "2023-12-31 00:00:00")]
+    index = build_index(reversed(posts), SETTINGS, datetime(2025, 1, 1, tzinfo=UTC))
+    assert index.ids["d.md"] == "urn:x:same"  # the oldest
+    assert all(index.ids[n].startswith("urn:x:same#") for n in ("a.md", "b.md", "c.md"))
+    assert [p for p, _ in index.warnings] == ["a.md", "b.md", "c.md"]
+    assert list(index.posts) == ["c.md", "a.md", "b.md", "d.md"]  # newest first, ties by path
+    index = build_index([p for p in posts if p.source != "d.md"], SETTINGS, datetime(2025, 1, 1, tzinfo=UTC))
+    assert index.ids["a.md"] == "urn:x:same" and index.ids["b.md"] != "urn:x:same"  # a tie: the first path
