@@ -147,6 +147,11 @@ class Settings:
         48, "MiB of rendered feed documents and pages (and their gzip/br variants) kept per process; "
         "the rest are rendered again, to the same bytes, when asked for.", "tuning", at_least(0),
     )
+    prerender_feeds: int = _setting(
+        64, "Feeds (the site feed, then the largest) whose RSS and Atom a cold start renders before serving, in "
+        "forked helpers whose work the workers share; the rest render on first request. More: a first crawl of "
+        "every feed goes faster; fewer: the service starts sooner.", "tuning", at_least(0),
+    )
     archive_cache_mb: int = _setting(
         32, "MiB of rendered archive pages kept per process (rendered on first request, reused while their posts are unchanged).",
         "tuning", at_least(0),

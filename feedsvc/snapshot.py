@@ -43,7 +43,6 @@ from .render import EPOCH, RENDER_LOCK, FeedMeta, Item, plain_text, render_forma
 
 DocKey = tuple[FeedKey, str]  # (feed, format)
 FORMAT_NAMES = frozenset(fmt.name for fmt in FORMATS)
-PRERENDER_MAX_FEEDS = 64  # a cold start renders at most these (the site feed and the largest), the rest on demand
 Modified = Callable[[str, Post], datetime | None]  # (entry id, post) -> when this version was first recorded
 DocumentModified = Callable[[str, str], datetime | None]  # (document path, etag) -> when first recorded
 
@@ -268,11 +267,11 @@ class FeedDocuments:
         return {fmt.name: feed_meta(settings, inputs.feed, fmt.name, inputs.updated) for fmt in FORMATS}, items
 
     def prerender(self, snapshot: Snapshot, workers: int) -> int:
-        """Render the PRERENDER_MAX_FEEDS feeds with the most posts (the site, then categories
+        """Render the FEEDSVC_PRERENDER_FEEDS feeds with the most posts (the site, then categories
         and tags by size) in ``workers`` processes, and keep their gzip variants (as many as the
         cache's compressed share holds); the number of feeds rendered. For a cold start, before
         any thread exists: forked gunicorn workers then share them."""
-        feeds = sorted(snapshot.index.feed_list(), key=lambda f: (f.key.kind != SITE, -len(f.posts)))[:PRERENDER_MAX_FEEDS]
+        feeds = sorted(snapshot.index.feed_list(), key=lambda f: (f.key.kind != SITE, -len(f.posts)))[:self.settings.prerender_feeds]
         inputs = [snapshot.inputs[feed.key] for feed in feeds]
         bodies = self.bodies.fill([post for i in inputs for _, _, post, _ in i.items], workers)
         jobs = [self.job(i, bodies) for i in reversed(inputs)]  # the largest last: most recently used

@@ -189,3 +189,29 @@ def test_identity_bytes_dropped_come_back_from_the_gzip_variant(write_post: Call
     again = {p: client.get(p).data for p in paths}
     assert again == first
     assert svc.renderer.rendered == rendered  # inflated, not rendered again
+
+
+def test_a_cold_start_prerenders_the_largest_feeds_it_is_told_to(write_post: Callable[..., Path], tmp_path: Path) -> None:
+    """FEEDSVC_PRERENDER_FEEDS: a cold start in forked helpers renders the RSS and Atom of the
+    site feed and then the largest feeds, that many, into the cache (gzip); a request for one
+    of them renders nothing, a request for another renders it."""
+    _posts(write_post)
+    content = Path(next(iter(tmp_path.rglob("p000.md"))).parent)
+
+    def started(feeds: int) -> FeedService:
+        svc = FeedService(load_settings({"CONTENT_DIR": str(content), "BUILD_WORKERS": 2, "PRERENDER_FEEDS": feeds}))
+        svc.reload()  # the first build: forked helpers (no other thread runs in this test)
+        return svc
+
+    assert started(0).renderer.cache.encoded_size == 0
+    svc = started(5)
+    snap = svc.current()
+    largest = sorted(snap.index.feed_list(), key=lambda f: (f.key.kind != "site", -len(f.posts)))[:5]
+    assert largest[0].key.kind == "site"
+    for feed in largest:
+        for fmt in ("rss", "atom"):
+            snap.documents[(feed.key, fmt)].variant("gzip")
+    assert svc.renderer.rendered == 0  # all prerendered
+    smallest = min(snap.index.feed_list(), key=lambda f: len(f.posts))
+    snap.documents[(smallest.key, "rss")].variant("gzip")
+    assert svc.renderer.rendered == 1
