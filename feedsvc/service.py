@@ -184,6 +184,8 @@ class FeedService:
         running, snapshot = self._running, self._snapshot
         if running is None or snapshot is None or time.monotonic() - running[0] < self.settings.reload_interval:
             return 0
+        if isinstance(self.ledger, ContentDates):
+            return 0  # no store, no push: nothing to record
         if not self._aside_lock.acquire(blocking=False):
             return 0
         try:

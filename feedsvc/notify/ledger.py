@@ -124,14 +124,16 @@ class Recorder:
         burst is: a burst is more than FEEDSVC_NOTIFY_BURST changes of one kind in the set."""
         kinds = Counter(c.action for c in changes)
         bursts = {kind for kind, n in kinds.items() if n > self.settings.notify_burst}
-        seen = {True: [], False: []}  # type: dict[bool, list[Observation]]
+        ordinary: list[Observation] = []
+        burst: list[Observation] = []
         for c in changes:
-            seen[c.action in bursts].append(Observation(c.uid, post_hash(p) if (p := current.get(c.uid)) else GONE, p))
-        self._record(schema.content_state, seen_at, seen[False], self._post_events, whole=False)
-        if seen[True]:
+            (burst if c.action in bursts else ordinary).append(
+                Observation(c.uid, post_hash(p) if (p := current.get(c.uid)) else GONE, p))
+        self._record(schema.content_state, seen_at, ordinary, self._post_events, whole=False)
+        if burst:
             self._lane = BULK  # the documents these change go after ordinary ones too
             with burst_lock(self.engine):
-                self._record(schema.content_state, seen_at, seen[True], self._burst_events, whole=False)
+                self._record(schema.content_state, seen_at, burst, self._burst_events, whole=False)
 
     def observe_aside(self, seen_at: float, changes: Sequence[PostChange]) -> int:
         """Edits seen while a long reload runs, from another thread (FeedService.aside): record
