@@ -97,7 +97,7 @@ class Document:
         with self._lock:
             found = self._variants.get(encoding)
             if found is None:
-                found = Variant(_encode(self._body, encoding), f"{self.etag}-{encoding}", encoding)
+                found = Variant(encode(self._body, encoding), f"{self.etag}-{encoding}", encoding)
                 self._variants[encoding] = found
         return found
 
@@ -108,7 +108,7 @@ class Document:
             return Variant(self.body, etag, encoding)
         body = self._cache.get((self.etag, encoding))
         if body is None:
-            body = _encode(self.body, encoding)
+            body = encode(self.body, encoding)
             self._cache.put((self.etag, encoding), body)
         return Variant(body, etag, encoding)
 
@@ -160,19 +160,13 @@ class ByteCache:
         identity = int(max_bytes * identity_share)
         self._lists = {IDENTITY: _Lru(identity), "encoded": _Lru(max_bytes - identity)}
         self._lock = threading.Lock()
-        self.hits = self.misses = 0
 
     def _list(self, key: Hashable) -> _Lru:
         return self._lists[IDENTITY if isinstance(key, tuple) and key[-1] == IDENTITY else "encoded"]
 
     def get(self, key: Hashable) -> bytes | None:
         with self._lock:
-            found = self._list(key).get(key)
-            if found is None:
-                self.misses += 1
-            else:
-                self.hits += 1
-            return found
+            return self._list(key).get(key)
 
     def put(self, key: Hashable, value: bytes) -> None:
         with self._lock:
@@ -256,10 +250,6 @@ def _size(group: Mapping[str, Document]) -> int:
 
 def encode(body: bytes, encoding: str) -> bytes:
     """``body`` in ``encoding`` (gzip or br), the same bytes every time."""
-    return _encode(body, encoding)
-
-
-def _encode(body: bytes, encoding: str) -> bytes:
     if encoding == GZIP:
         return gzip.compress(body, compresslevel=6, mtime=0)  # mtime=0: same bytes every time
     if encoding == BROTLI:

@@ -230,7 +230,7 @@ class FeedService:
         snapshot = build_snapshot(index, self.settings, self.cache, previous, errors, ledger.post_modified, self.renderer)
         ledger.observe_documents(seen_at, None if everything or previous is None else diff_documents(previous, snapshot), snapshot)
         self._observe_all = False
-        return restamp(snapshot, self.settings, ledger.document_modified, self.cache), posts_changed
+        return restamp(snapshot, self.settings, ledger.document_modified), posts_changed
 
     def _reuse_index(self, before: dict[str, Post | None], posts: dict[str, Post]) -> Index | None:
         """When known files changed only in content (not dates, names, links or ids), the

@@ -151,12 +151,7 @@ class RenderCache:
                 return found
         body = render_body(post.body, post.permalink, post.summary)
         with self._lock:
-            if key not in self.bodies:
-                self.bodies[key] = body
-                self._chars += _chars(body)
-                while self._chars > self.max_chars and len(self.bodies) > 1:
-                    _key, dropped = self.bodies.popitem(last=False)
-                    self._chars -= _chars(dropped)
+            self._keep({key: body})
         return body
 
     def fill(self, posts: list[Post], workers: int) -> dict[tuple[str, str], RenderedBody]:
@@ -168,13 +163,19 @@ class RenderCache:
         jobs = [(p.body, p.permalink, p.summary) for p in todo.values()]
         found.update(zip(todo, pmap_shared(_render_body_job, jobs, workers, min_items=64), strict=True))
         with self._lock:
-            for key in todo:
-                self.bodies[key] = found[key]
-                self._chars += _chars(found[key])
-            while self._chars > self.max_chars and len(self.bodies) > 1:
-                _key, dropped = self.bodies.popitem(last=False)
-                self._chars -= _chars(dropped)
+            self._keep({key: found[key] for key in todo})
         return found
+
+    def _keep(self, bodies: Mapping[tuple[str, str], RenderedBody]) -> None:
+        """Cache ``bodies`` (those not cached meanwhile by another thread), then drop the least
+        recently used past ``max_chars``; call with the lock held."""
+        for key, body in bodies.items():
+            if key not in self.bodies:
+                self.bodies[key] = body
+                self._chars += _chars(body)
+        while self._chars > self.max_chars and len(self.bodies) > 1:
+            _key, dropped = self.bodies.popitem(last=False)
+            self._chars -= _chars(dropped)
 
 
 def _chars(body: RenderedBody) -> int:
@@ -449,7 +450,7 @@ def build_snapshot(
     )
 
 
-def restamp(snapshot: Snapshot, settings: Settings, document_modified: DocumentModified, cache: RenderCache) -> Snapshot:
+def restamp(snapshot: Snapshot, settings: Settings, document_modified: DocumentModified) -> Snapshot:
     """The snapshot with each document's Last-Modified set to the later of its newest entry
     and the time its ETag was first recorded (versions.py); the same object when none moved."""
     documents = dict(snapshot.documents)
