@@ -119,26 +119,34 @@ def count(db: Path, sql: str) -> int:
         return int(conn.execute(sql).fetchone()[0])
 
 
-def recorded_at(db: Path) -> dict[str, float]:
-    """Edit title -> when its event was recorded (the first, if more than one)."""
+def recorded_at(db: Path, probe_id: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Edit title -> when its event was recorded (the first, if more than one), and -> when the
+    first attempt to send it to the probe started (the claim)."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        rows = conn.execute("SELECT created_at, body FROM feedsvc_events WHERE type = 'post.updated' AND CAST(body AS TEXT) LIKE ?",
-                            (f"%{MARK}%",)).fetchall()
-    out: dict[str, float] = {}
-    for created, body in rows:
+        rows = conn.execute(
+            "SELECT e.created_at, e.body, (SELECT min(a.started_at) FROM feedsvc_deliveries d JOIN feedsvc_attempts a "
+            "ON a.delivery_id = d.id WHERE d.event_id = e.id AND d.endpoint_id = ?) FROM feedsvc_events e "
+            "WHERE e.type = 'post.updated' AND CAST(e.body AS TEXT) LIKE ?", (probe_id, f"%{MARK}%")).fetchall()
+    recorded: dict[str, float] = {}
+    claimed: dict[str, float] = {}
+    for created, body, started in rows:
         title = json.loads(body)["data"]["title"]
-        out[title] = min(created, out.get(title, created))
-    return out
+        recorded[title] = min(created, recorded.get(title, created))
+        if started is not None:
+            claimed[title] = min(started, claimed.get(title, started))
+    return recorded, claimed
 
 
-def split(titles: dict[str, float], recorded: dict[str, float], got: dict[str, float]) -> str:
-    """Median and max of write -> recorded and recorded -> arrival."""
-    first = sorted(recorded[t] - w for t, w in titles.items() if t in recorded)
-    second = sorted(got[t] - recorded[t] for t in titles if t in recorded and t in got)
-    if not first or not second:
-        return "no split"
-    return (f"write -> recorded median {first[len(first) // 2]:.1f} s, max {first[-1]:.1f} s; "
-            f"recorded -> arrival median {second[len(second) // 2]:.1f} s, max {second[-1]:.1f} s")
+def split(titles: dict[str, float], marks: list[tuple[str, dict[str, float]]], got: dict[str, float]) -> str:
+    """Median and max of each step: write -> recorded -> claimed -> arrival."""
+    steps = []
+    previous: dict[str, float] = titles
+    for name, stamps in [*marks, ("arrival", got)]:
+        gaps = sorted(stamps[t] - previous[t] for t in titles if t in stamps and t in previous)
+        if gaps:
+            steps.append(f"-> {name} median {gaps[len(gaps) // 2]:.1f} s, max {gaps[-1]:.1f} s")
+        previous = stamps
+    return "write " + " ".join(steps) if steps else "no split"
 
 
 def posts_served(port: int) -> int:
@@ -187,7 +195,8 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--edits", type=int, default=10)
     parser.add_argument("--drain-timeout", type=float, default=900.0)
-    parser.add_argument("--log", type=Path, help="write the service's log (INFO) here")
+    parser.add_argument("--log", type=Path, help="write the service's log here")
+    parser.add_argument("--log-level", default="INFO", help="FEEDSVC_LOG_LEVEL for --log (DEBUG shows each transaction)")
     args = parser.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -200,12 +209,12 @@ def main() -> None:
     port = free_port()
     server = start_feedsvc(content, port, workers=2, FEEDSVC_NOTIFY="1", FEEDSVC_DATABASE_URL=f"sqlite:///{db}",
                            FEEDSVC_ALLOW_PRIVATE_TARGETS="1", FEEDSVC_RELOAD_INTERVAL=str(args.interval),
-                           FEEDSVC_ADMIN_TOKEN=TOKEN, log=args.log)
+                           FEEDSVC_ADMIN_TOKEN=TOKEN, FEEDSVC_LOG_LEVEL=args.log_level, log=args.log)
     try:
         wait_ready(port, "/healthz", server)
         hook = f"http://{HOST}:{rport}/hook"
         hang_id = api(port, "/api/webhooks", {"url": f"{hook}/hang"})["id"]
-        api(port, "/api/webhooks", {"url": f"{hook}/probe"})
+        probe_id = api(port, "/api/webhooks", {"url": f"{hook}/probe"})["id"]
         files = sorted(content.rglob("*.md"))
         for n, tag in enumerate(popular_tags(files)[2:100]):
             api(port, "/api/webhooks", {"url": f"{hook}/tag-{n}", "tags": [tag]})
@@ -251,7 +260,7 @@ def main() -> None:
         after = worker_rss(server.pid)
         events = count(db, "SELECT count(*) FROM feedsvc_events WHERE type LIKE 'post.%'")
         deliveries = count(db, "SELECT count(*) FROM feedsvc_deliveries")
-        recorded = recorded_at(db)
+        recorded, claimed = recorded_at(db, probe_id)
         hang_pending = count(db, f"SELECT count(*) FROM feedsvc_deliveries WHERE status='pending' AND target='{hang_id}'")
     finally:
         stop(server)
@@ -264,7 +273,8 @@ def main() -> None:
     print(f"restore applied by both workers {applied_at - restored_at:.1f} s after the files were back; edits made "
           f"meanwhile (every 0.5 s), sorted: {', '.join(f'{x:.1f}' for x in early_latencies)} s to the probe "
           f"({len(early_latencies)} of {len(early)}); {backlog} deliveries still pending when the last edit arrived")
-    print(f"edits made during the restore: {split(early, recorded, got)}; after: {split(written, recorded, got)}")
+    marks = [("recorded", recorded), ("claimed", claimed)]
+    print(f"edits made during the restore: {split(early, marks, got)}; after: {split(written, marks, got)}")
     print(f"burst: {len(moved)} posts deleted then restored ({restored_at - deleted_at:.1f} s apart), {events} post events, "
           f"{deliveries} deliveries; backlog (all but the hanging endpoint) sent {drained:.0f} s after the last edit was "
           f"served, {left} left; hanging endpoint still pending: {hang_pending}; store {size:.0f} MiB")

@@ -95,6 +95,50 @@ def test_a_hanging_endpoint_only_slows_itself(push_app: Callable[..., Flask], wr
     assert not sending.is_alive()
 
 
+def test_a_send_run_does_not_wait_for_a_hanging_target_at_its_deadline(push_app: Callable[..., Flask],
+                                                                       write_post: Callable[..., Path],
+                                                                       receiver: Receiver) -> None:
+    """The send job's run ends at its budget without waiting for sends still in flight: the
+    next run records them. Waiting stopped this process claiming for up to the 10 s send
+    timeout whenever a hanging target held a slot, so an edit waited behind it."""
+    def hang(req: Received) -> Reply:
+        receiver.release.wait(60)
+        return 200, {}, b"late"
+
+    write_post("a.md", title="A")
+    app = push_app(notify_concurrency=4, notify_per_endpoint=2)
+    add_endpoint(app, receiver.url("/hang"))
+    add_endpoint(app, receiver.url("/fast"))
+    receiver.script("/hang", hang)
+    notifier = app.extensions["feedsvc.notify"]
+    attempts = schema.attempts
+    try:
+        write_post("b.md", title="B", date="2024-02-01 10:00:00")
+        app.extensions["feedsvc"].reload()
+        notifier.run_once(budget=1.0)
+        receiver.wait(lambda: len(receiver.at("/hang")) == 1 and len(receiver.at("/fast")) == 1)
+        with notifier.engine.connect() as conn:  # the hanging send is still open: not waited for
+            assert conn.execute(sa.select(sa.func.count()).select_from(attempts)).scalar() == 1
+        write_post("c.md", title="C", date="2024-02-02 10:00:00")
+        app.extensions["feedsvc"].reload()
+        notifier.run_once(budget=1.0)  # claims the edit while the first run's send still hangs
+        receiver.wait(lambda: len(receiver.at("/fast")) == 2)
+        assert len(receiver.at("/hang")) == 2
+    finally:
+        receiver.release.set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        notifier.run_once(budget=1.0)
+        with notifier.engine.connect() as conn:
+            if conn.execute(sa.select(sa.func.count()).select_from(attempts)).scalar() == 4:
+                break
+        time.sleep(0.05)
+    d = schema.deliveries
+    with notifier.engine.connect() as conn:  # every send recorded once, by a later run
+        assert conn.execute(sa.select(sa.func.count()).select_from(attempts)).scalar() == 4
+        assert {r.status for r in conn.execute(sa.select(d.c.status).where(d.c.kind == "webhook"))} == {"done"}
+
+
 def test_an_edit_beside_a_burst_is_committed_and_announced_first(push_app: Callable[..., Flask],
                                                                  write_post: Callable[..., Path]) -> None:
     """One scan sees a burst (50 new posts) and an edit: the edit's own transaction commits,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from notify_fixtures import pump
@@ -198,3 +199,72 @@ def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
     finally:
         writer.close()
         engine.dispose()
+
+
+def test_sending_waits_while_a_recorder_wants_the_sqlite_write_lock(tmp_path: Path) -> None:
+    """SQLite's write lock has no queue: a writer that finds it taken sleeps up to 100 ms and
+    tries again, so the senders' stream of short transactions kept an edit's recording out for
+    seconds (bench/burst.py: 3.9 s). While a recorder waits for or holds the lock
+    (``recording``), a sender's transaction does not begin; it does once the recorder is done,
+    and after ``YIELD_WAIT`` at the latest, so that sending is never stopped."""
+    import threading
+
+    from feedsvc.config import load_settings
+    from feedsvc.notify.dispatch import Dispatcher
+    from feedsvc.notify.store import make_engine, recording, upgrade, yield_to_recorders
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    upgrade(engine)
+    began: list[float] = []
+    sa.event.listen(engine, "begin", lambda conn: began.append(time.monotonic()))
+    dispatcher = Dispatcher(engine, load_settings({"SITE_URL": "https://example.org"}, environ={}))
+    try:
+        with recording(engine), recording(engine):  # two recorders (threads of one process, or two processes)
+            sending = threading.Thread(target=dispatcher.exchange, args=([], 4), daemon=True)
+            sending.start()
+            sending.join(0.5)
+            assert sending.is_alive() and not began  # waits at the gate, no transaction begun
+            released = time.monotonic()
+        sending.join(10)
+        assert not sending.is_alive() and len(began) == 1 and began[0] >= released
+        with recording(engine):  # a recorder that stays: the sender goes ahead after its wait
+            yield_to_recorders(engine, wait=0.2)
+    finally:
+        dispatcher.shutdown()
+        engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_every_recording_transaction_holds_the_gate(push_app: Callable[..., Flask], write_post: Callable[..., Path],
+                                                    db_url: str) -> None:
+    """Each transaction of the ledger, ordinary and burst, holds the recorders' gate, so that
+    senders let it in first (on SQLite; PostgreSQL has no gate to hold)."""
+    import fcntl
+
+    from feedsvc.notify.store import READ_ONLY, RECORD_GATE
+
+    write_post("a.md", title="A")
+    app = push_app(notify_burst=5)
+    engine = app.extensions["feedsvc.notify"].engine
+    gate = engine.url.database + RECORD_GATE
+    held: list[bool] = []
+
+    def check(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            return
+        with open(gate, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held.append(False)
+            except BlockingIOError:
+                held.append(True)
+
+    sa.event.listen(engine, "begin", check)
+    try:
+        for n in range(12):  # a burst of 12 publications and an edit
+            write_post(f"p{n:02d}.md", title=f"P{n}", date=f"2024-02-{n + 1:02d} 10:00:00")
+        write_post("a.md", title="A, edited")
+        app.extensions["feedsvc"].reload()
+    finally:
+        sa.event.remove(engine, "begin", check)
+    assert len(held) >= 3 and all(held), held

@@ -1,7 +1,8 @@
 """Sending: claim due deliveries, send them on a bounded thread pool, record the outcomes.
 
-Runs from a scheduler job (never on the request path). Sending is pipelined: as soon as one
-request finishes, its slot takes the next due delivery. A slow or dead target holds at most
+Runs from a scheduler job (never on the request path). Sending is pipelined: as soon as
+requests finish, their outcomes are recorded and the free slots take the next due deliveries,
+in one write transaction. A slow or dead target holds at most
 FEEDSVC_NOTIFY_PER_ENDPOINT slots of the cluster (outbox.claim), each for at most the 10 s
 timeout, so it only slows itself.
 """
@@ -23,10 +24,10 @@ from sqlalchemy.engine import Connection, Engine
 from ..config import Settings
 from ..http import feed_links
 from . import schema
-from .outbox import Job, Kind, Status, claim, origin, record, schedule_retry
+from .outbox import Job, Kind, Status, claim_in, origin, record, schedule_retry
 from .sender import Result, send
 from .signing import hub_signature, webhook_headers
-from .store import insert_ignore, now
+from .store import insert_ignore, now, yield_to_recorders
 
 logger = logging.getLogger(__name__)
 
@@ -51,37 +52,68 @@ class Dispatcher:
         self.on_finished: Callable[[str, str, float], None] | None = None  # (kind, status, due since)
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
+        self._running: dict[Future[Sent], Job] = {}  # sends in flight, carried from one run to the next
 
     def pool(self) -> ThreadPoolExecutor:
         if self._pool is None or self._pid != os.getpid():  # threads do not survive a fork
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="feedsvc-push")
             self._pid = os.getpid()
+            self._running = {}
         return self._pool
 
     def shutdown(self) -> None:
         if self._pool is not None and self._pid == os.getpid():
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = None
+        self._running = {}
 
     def run(self, budget: float = 30.0) -> int:
-        """Send what is due until nothing is (or ``budget`` seconds passed); the number of
-        attempts made."""
+        """Send what is due until nothing is, or for ``budget`` seconds; the number of attempts
+        finished. Sends still in flight at the deadline are not waited for: the next run (the
+        job's next tick) records them. Waiting would stop this process claiming for up to the
+        send timeout whenever a hanging target holds a slot, and an edit would wait behind it.
+
+        Outcomes are recorded, and free slots refilled, in one write transaction per round;
+        on SQLite each waits while a recorder wants the write lock (store.yield_to_recorders):
+        the senders' stream of short transactions kept an edit's recording out for seconds."""
         deadline = time.monotonic() + budget
-        running: dict[Future[Sent], Job] = {}
+        self.pool()
+        running = self._running
+        finished: list[Sent] = []
         count = 0
         while True:
-            free = self.concurrency - len(running)
-            if free > 0 and time.monotonic() < deadline:
-                for job in claim(self.engine, free, self.lease, self.per_target):
+            free = self.concurrency - len(running) if time.monotonic() < deadline else 0
+            if finished or free > 0:
+                for job in self.exchange(finished, free):
                     running[self.pool().submit(self.attempt, job)] = job
-            if not running:
+                count += len(finished)
+                finished = []
+            left = deadline - time.monotonic()
+            if not running or left <= 0:
                 return count
-            done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
-            finished = [f.result() for f in done]
-            for future in done:
+            wait(running, timeout=min(1.0, left), return_when=FIRST_COMPLETED)
+            for future in [f for f in running if f.done()]:
                 del running[future]
-            self.finish(finished)
-            count += len(finished)
+                finished.append(future.result())
+
+    def exchange(self, finished: list[Sent], free: int) -> list[Job]:
+        """Record ``finished`` sends and claim up to ``free`` due deliveries, in one transaction."""
+        began = time.monotonic()
+        yield_to_recorders(self.engine)
+        with self.engine.begin() as conn:
+            locked = time.monotonic()
+            outcomes = [self._finish_one(conn, sent) for sent in finished]
+            jobs = claim_in(conn, free, self.lease, self.per_target)
+        logger.debug("%d outcomes recorded, %d of %d slots filled: write lock after %.3f s, held %.3f s",
+                     len(finished), len(jobs), free, locked - began, time.monotonic() - locked)
+        for sent, status in zip(finished, outcomes, strict=True):
+            if self.on_finished is not None:  # metrics (webmetrics.py): outcome and latency
+                self.on_finished(str(sent.job.kind), str(status), sent.job.created_at)
+            # one line per delivery that failed for good; attempts and successes at DEBUG
+            logger.log(logging.WARNING if status == Status.FAILED else logging.DEBUG,
+                       "delivery %d (%s to %s) attempt %d: %s -> %s", sent.job.id, sent.job.kind,
+                       origin(sent.job.url), sent.job.tries + 1, sent.result.status or sent.result.error, status)
+        return jobs
 
     def attempt(self, job: Job) -> Sent:
         """One HTTP request for ``job`` (runs in a pool thread). Whatever goes wrong with one
@@ -116,19 +148,6 @@ class Dispatcher:
     def link_header(self, topic: str) -> str:
         """WebSub 7: distribution carries the hub and self links."""
         return ", ".join(feed_links(self.settings.hubs, topic))
-
-    def finish(self, batch: list[Sent]) -> None:
-        if not batch:
-            return
-        with self.engine.begin() as conn:
-            for sent in batch:
-                status = self._finish_one(conn, sent)
-                if self.on_finished is not None:  # metrics (webmetrics.py): outcome and latency
-                    self.on_finished(str(sent.job.kind), str(status), sent.job.created_at)
-                # one line per delivery that failed for good; attempts and successes at DEBUG
-                logger.log(logging.WARNING if status == Status.FAILED else logging.DEBUG,
-                           "delivery %d (%s to %s) attempt %d: %s -> %s", sent.job.id, sent.job.kind,
-                           origin(sent.job.url), sent.job.tries + 1, sent.result.status or sent.result.error, status)
 
     def _finish_one(self, conn: Connection, sent: Sent) -> Status:
         job, result = sent.job, sent.result

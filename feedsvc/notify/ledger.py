@@ -13,7 +13,8 @@ several hosts are ordered by their clocks: keep them synchronised (NTP).
 
 Recording runs in the reloading thread, one transaction per ``CHUNK`` changes (bulk reads,
 multi-row writes), serialised between processes (SQLite's write lock; an advisory lock on
-PostgreSQL) but never behind sending, which uses its own short transactions.
+PostgreSQL) but never behind sending, which uses its own short transactions and, on SQLite,
+lets a waiting recorder in first (store.recording).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from ..snapshot import Snapshot
 from . import schema
 from .events import GONE, PostEvent, TopicEvent, add_post_events, add_topic_events, labels, post_hash, render_post_body
 from .outbox import BULK, LIVE
-from .store import burst_lock, is_postgres, reader, set_meta
+from .store import burst_lock, is_postgres, reader, recording, set_meta
 
 logger = logging.getLogger(__name__)
 CHUNK = 500  # changes per transaction
@@ -227,13 +228,17 @@ class Recorder:
             chunk = seen[start:start + step]
             if not whole and table is schema.content_state:
                 chunk = self._render_ahead(seen_at, chunk)
-            with self.engine.begin() as conn:
+            began = time.monotonic()
+            with recording(self.engine), self.engine.begin() as conn:
+                locked = time.monotonic()
                 self.transactions += 1
                 if is_postgres(conn):
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": RECORD_LOCK})
                 quiet = initialise is not None and set_meta(conn, initialise, datetime.now(UTC).isoformat())
                 applied, known = self._apply(conn, table, seen_at, chunk)
                 made = make_events(conn, applied) if applied and not quiet else 0
+            logger.debug("%s: %d observations, %d events: write lock after %.3f s, held %.3f s", table.name, len(chunk),
+                         made, locked - began, time.monotonic() - locked)
             cache = self.posts if table is schema.content_state else self.topics
             cache.update(known)
             self.made += made

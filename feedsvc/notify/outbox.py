@@ -115,36 +115,44 @@ class Job:
 
 
 def claim(engine: Engine, limit: int, lease: float, per_target: int = 4) -> list[Job]:
+    """``claim_in`` in a transaction of its own."""
+    if limit <= 0:
+        return []
+    with engine.begin() as conn:
+        return claim_in(conn, limit, lease, per_target)
+
+
+def claim_in(conn: Connection, limit: int, lease: float, per_target: int = 4) -> list[Job]:
     """Claim up to ``limit`` due deliveries for ``lease`` seconds, round-robin over targets,
-    at most ``per_target`` in flight per target across the cluster."""
+    at most ``per_target`` in flight per target across the cluster (in the caller's write
+    transaction)."""
     if limit <= 0:
         return []
     d, events, endpoints, subs = schema.deliveries, schema.events, schema.endpoints, schema.subscriptions
     stamp = now()
-    with engine.begin() as conn:
-        ids = _fair_ids(conn, stamp, limit, per_target)
-        if not ids:
-            return []
-        conn.execute(sa.update(d).where(d.c.id.in_(ids)).values(next_at=stamp + lease, claimed_until=stamp + lease))
-        rows = conn.execute(
-            sa.select(d, events.c.msg_id, events.c.body, events.c.content_type, events.c.subject,
-                      endpoints.c.secret.label("endpoint_secret"), endpoints.c.enabled, endpoints.c.url.label("endpoint_url"),
-                      subs.c.secret.label("subscription_secret"), subs.c.callback, subs.c.expires_at)
-            .select_from(d.outerjoin(events, d.c.event_id == events.c.id)
-                         .outerjoin(endpoints, d.c.endpoint_id == endpoints.c.id)
-                         .outerjoin(subs, d.c.subscription_id == subs.c.id))
-            .where(d.c.id.in_(ids))
-        ).all()
-        jobs, dropped = [], []
-        for row in rows:
-            job = _job(row, stamp)
-            if job is None:
-                dropped.append(row.id)
-            else:
-                jobs.append(job)
-        if dropped:  # the endpoint was disabled or the subscription ended since the row was made
-            conn.execute(sa.update(d).where(d.c.id.in_(dropped)).values(status=Status.CANCELLED, finished_at=stamp,
-                                                                         claimed_until=None))
+    ids = _fair_ids(conn, stamp, limit, per_target)
+    if not ids:
+        return []
+    conn.execute(sa.update(d).where(d.c.id.in_(ids)).values(next_at=stamp + lease, claimed_until=stamp + lease))
+    rows = conn.execute(
+        sa.select(d, events.c.msg_id, events.c.body, events.c.content_type, events.c.subject,
+                  endpoints.c.secret.label("endpoint_secret"), endpoints.c.enabled, endpoints.c.url.label("endpoint_url"),
+                  subs.c.secret.label("subscription_secret"), subs.c.callback, subs.c.expires_at)
+        .select_from(d.outerjoin(events, d.c.event_id == events.c.id)
+                     .outerjoin(endpoints, d.c.endpoint_id == endpoints.c.id)
+                     .outerjoin(subs, d.c.subscription_id == subs.c.id))
+        .where(d.c.id.in_(ids))
+    ).all()
+    jobs, dropped = [], []
+    for row in rows:
+        job = _job(row, stamp)
+        if job is None:
+            dropped.append(row.id)
+        else:
+            jobs.append(job)
+    if dropped:  # the endpoint was disabled or the subscription ended since the row was made
+        conn.execute(sa.update(d).where(d.c.id.in_(dropped)).values(status=Status.CANCELLED, finished_at=stamp,
+                                                                     claimed_until=None))
     return jobs
 
 

@@ -3,7 +3,8 @@
 SQLite: WAL, foreign keys on, and every transaction opened with ``BEGIN IMMEDIATE`` so that a
 claim is a write transaction (one writer at a time; SQLAlchemy's documented pysqlite recipe),
 except on ``reader(engine)``: a plain ``BEGIN`` that reads a WAL snapshot and never waits for
-the write lock (refreshing versions, metrics, the API's listings).
+the write lock (refreshing versions, metrics, the API's listings). Recording goes first: the
+write lock has no queue, so senders wait at a gate while a recorder wants it (``recording``).
 PostgreSQL (psycopg 3): claims use ``SELECT ... FOR UPDATE SKIP LOCKED``.
 
 Processes starting together (gunicorn workers without --preload) migrate one at a time: an
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x0FEED5C  # pg_advisory_xact_lock key: one migrating process at a time
 LOCK_WAIT = 120.0  # seconds a starting process waits for a sibling's migration or write lock
 BURST_LOCK = 0x0FEED5B  # pg_advisory_lock key: one process records a burst at a time
+RECORD_GATE = ".record.lock"  # beside a SQLite file: recorders hold it shared (see recording())
+YIELD_WAIT = 2.0  # seconds a sender's transaction waits at most for recorders
 BURST_WAIT = 3600.0  # seconds a process waits for another's burst before giving up (it records again later)
 T = TypeVar("T")
 
@@ -181,12 +184,62 @@ def burst_lock(engine: Engine) -> Iterator[None]:
 
 
 @contextmanager
-def _file_lock(engine: Engine, suffix: str, what: str, wait: float = LOCK_WAIT) -> Iterator[None]:
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:" or path.startswith("file:"):
+def recording(engine: Engine) -> Iterator[None]:
+    """Recording goes before sending on SQLite. Its write lock has no queue: a writer that finds
+    it taken sleeps and tries again, up to 100 ms later, so the senders' stream of short
+    transactions kept an edit's recording out for seconds. A recorder holds ``flock(LOCK_SH)``
+    on ``<file>.record.lock`` while it waits for and holds the write lock; senders wait while
+    any recorder does (``yield_to_recorders``). Each use opens the file anew: two threads of one
+    process must not release each other's lock. Nothing on PostgreSQL (row locks, no queue
+    jumping needed)."""
+    path = _lock_path(engine, RECORD_GATE)
+    if path is None:
         yield
         return
-    with open(path + suffix, "a") as handle:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # only ever waits for a sender's instant probe
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def yield_to_recorders(engine: Engine, wait: float = YIELD_WAIT) -> None:
+    """Before a sender's write transaction: wait while a recorder waits for or holds SQLite's
+    write lock (``recording``), at most ``wait`` seconds, so that sending is never stopped."""
+    path = _lock_path(engine, RECORD_GATE)
+    if path is None:
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.002)
+    finally:
+        os.close(fd)
+
+
+def _lock_path(engine: Engine, suffix: str) -> str | None:
+    """``<file><suffix>`` beside a SQLite file; None for PostgreSQL or an in-memory database."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path + suffix
+
+
+@contextmanager
+def _file_lock(engine: Engine, suffix: str, what: str, wait: float = LOCK_WAIT) -> Iterator[None]:
+    path = _lock_path(engine, suffix)
+    if path is None:
+        yield
+        return
+    with open(path, "a") as handle:
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -194,7 +247,7 @@ def _file_lock(engine: Engine, suffix: str, what: str, wait: float = LOCK_WAIT) 
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{path}{suffix}: another process has been {what} for {wait:.0f}s") from None
+                    raise TimeoutError(f"{path}: another process has been {what} for {wait:.0f}s") from None
                 time.sleep(0.05)
         try:
             yield
