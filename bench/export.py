@@ -15,7 +15,10 @@ Wall seconds from launch to exit, and CPU seconds (user + system of the process 
 children); the ratio is feedsvc / Hugo in wall seconds (target <= 1.0 at 10k posts). The load
 average before and after is printed: other work on the machine stretches every figure.
 
-Usage: .venv/bin/python bench/export.py [--sizes 10000] [--runs 3] [--current] [--base ../base]
+- floor (``--floor``): gzip and brotli, at the service's levels, of every identity file of
+  one `feedsvc build`, one process per CPU, files already in the page cache: no export that
+  writes the required .gz and .br siblings can take less.
+Usage: .venv/bin/python bench/export.py [--sizes 10000] [--runs 3] [--current] [--floor] [--base ../base]
 """
 
 from __future__ import annotations
@@ -76,6 +79,38 @@ def feedsvc_build(content: Path, checkout: Path = REPO, current_only: bool = Fal
         shutil.rmtree(out.parent, ignore_errors=True)
 
 
+def _compress_file(path: str) -> int:
+    from feedsvc.documents import BROTLI, GZIP, encode
+
+    body = Path(path).read_bytes()
+    encode(body, GZIP)
+    encode(body, BROTLI)
+    return len(body)
+
+
+def compression_floor(content: Path) -> tuple[float, int, int]:
+    """A lower bound for any export that writes the required siblings: the wall seconds to
+    gzip and brotli (the service's levels) every identity file of a `feedsvc build`, one
+    process per CPU, nothing rendered or written; and the files and bytes compressed."""
+    import multiprocessing as mp
+
+    out = Path(tempfile.mkdtemp(prefix="feedsvc-floor-", dir=WORKDIR)) / "public"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    env.update(FEEDSVC_CONTENT_DIR=str(content), FEEDSVC_NOTIFY="0", FEEDSVC_SITE_URL="https://blog.example.org")
+    try:
+        subprocess.run([sys.executable, "-m", "feedsvc.cli", "build", str(out)], env=env, check=True, cwd=REPO,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        paths = sorted(str(p) for p in out.rglob("*") if p.is_file() and p.with_name(p.name + ".gz").exists())
+        for path in paths:  # into the page cache: the floor is compression, not disk reads
+            Path(path).read_bytes()
+        started = time.perf_counter()
+        with mp.get_context("fork").Pool(os.cpu_count()) as pool:
+            sizes = pool.map(_compress_file, paths, chunksize=16)
+        return time.perf_counter() - started, len(paths), sum(sizes)
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
 def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -86,6 +121,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--current", action="store_true", help="also time the export without archive pages")
     parser.add_argument("--base", type=Path, help="a checkout from before a change, timed in the same alternation")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time compressing the export's files alone (a lower bound for any export with siblings)")
     args = parser.parse_args()
     rows, notes = [], [f"load average (1/5/15 min) at the start: {load()}"]
     for size in (int(s) for s in args.sizes.split(",")):
@@ -120,6 +157,12 @@ def main() -> None:
         if args.base:
             rows.append(row(f"same, this checkout vs `--base` {args.base}", f"{wall['this']:.2f} s",
                             f"{wall['base']:.2f} s (CPU {cpu['base']:.1f} s)", wall["this"] / wall["base"], "-", None))
+        if args.floor:
+            seconds, count, size_bytes = compression_floor(content)
+            ratio = seconds / wall["hugo"]
+            rows.append(row(f"floor: gzip and brotli alone of the export's {count} documents ({size_bytes / 2**20:.0f} MiB), "
+                            f"{os.cpu_count()} processes, nothing rendered or written", f"{seconds:.2f} s",
+                            f"Hugo {wall['hugo']:.2f} s", ratio, "-", None))
         notes.append(f"{size} posts, wall seconds per run: " + "; ".join(
             f"{who} " + ", ".join(f"{s:.1f}" for s, _ in got) for who, got in runs.items() if got))
         shutil.rmtree(site, ignore_errors=True)

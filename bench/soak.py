@@ -468,6 +468,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--load-threads", type=int, default=3)
     ap.add_argument("--json", action="store_true", help="also print the figures as one JSON object")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch folder (content, SQLite store) and print its path")
     ap.add_argument("--dump", type=Path, help="write expected events, webhooks and phases (monotonic times) to this JSON file")
     args = ap.parse_args()
     WORKDIR.mkdir(parents=True, exist_ok=True)
@@ -555,7 +556,10 @@ def main() -> None:
         log.close()
         if schema:
             pg_schema(args.database_url, drop=schema)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            print(f"scratch folder kept: {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     text = (WORKDIR / "soak-server.log").read_text(errors="replace")
     figures["server log tracebacks"] = text.count("Traceback (most recent call last)")
     print("| figure | value |\n|---|---|")
