@@ -268,3 +268,27 @@ def test_every_recording_transaction_holds_the_gate(push_app: Callable[..., Flas
     finally:
         sa.event.remove(engine, "begin", check)
     assert len(held) >= 3 and all(held), held
+
+
+def test_a_gate_file_that_cannot_be_opened_orders_nothing_and_stops_nothing(tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """The gate beside the SQLite file may belong to another user or sit where this process
+    cannot create it: recording and sending go on without it, with one warning."""
+    import logging
+
+    from feedsvc.notify.store import RECORD_GATE, make_engine, recording, upgrade, yield_to_recorders
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    upgrade(engine)
+    gate = tmp_path / ("store.sqlite" + RECORD_GATE)
+    gate.mkdir()  # opening it as a file fails (EISDIR), as a file of another user's would (EACCES)
+    caplog.set_level(logging.WARNING, logger="feedsvc")
+    try:
+        for _ in range(2):
+            with recording(engine), engine.begin() as conn:
+                conn.execute(sa.insert(schema.meta).values(key=f"k{time.monotonic()}", value="v"))
+            yield_to_recorders(engine, wait=0.1)
+    finally:
+        engine.dispose()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and RECORD_GATE in warnings[0]

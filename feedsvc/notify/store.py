@@ -192,11 +192,10 @@ def recording(engine: Engine) -> Iterator[None]:
     any recorder does (``yield_to_recorders``). Each use opens the file anew: two threads of one
     process must not release each other's lock. Nothing on PostgreSQL (row locks, no queue
     jumping needed)."""
-    path = _lock_path(engine, RECORD_GATE)
-    if path is None:
+    fd = _open_gate(engine)
+    if fd is None:
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)  # only ever waits for a sender's instant probe
         yield
@@ -207,10 +206,9 @@ def recording(engine: Engine) -> Iterator[None]:
 def yield_to_recorders(engine: Engine, wait: float = YIELD_WAIT) -> None:
     """Before a sender's write transaction: wait while a recorder waits for or holds SQLite's
     write lock (``recording``), at most ``wait`` seconds, so that sending is never stopped."""
-    path = _lock_path(engine, RECORD_GATE)
-    if path is None:
+    fd = _open_gate(engine)
+    if fd is None:
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -223,6 +221,25 @@ def yield_to_recorders(engine: Engine, wait: float = YIELD_WAIT) -> None:
                 time.sleep(0.002)
     finally:
         os.close(fd)
+
+
+def _open_gate(engine: Engine) -> int | None:
+    """A new descriptor of the gate file (read-only: flock needs no more, and a process of
+    another user can share a file it did not create); None on PostgreSQL, or when the file
+    cannot be opened: the gate orders writers, it must never stop one (logged once)."""
+    path = _lock_path(engine, RECORD_GATE)
+    if path is None:
+        return None
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if path not in _GATE_WARNED:
+            _GATE_WARNED.add(path)
+            logger.warning("cannot open %s (%s): recording and sending take SQLite's write lock in any order", path, exc)
+        return None
+
+
+_GATE_WARNED: set[str] = set()
 
 
 def _lock_path(engine: Engine, suffix: str) -> str | None:
