@@ -415,11 +415,14 @@ class Soak:
         for made, type_, slug, kind in self.expected:
             want[(type_, slug)].append((made, kind))
         missing = extra = dups = 0
+        missed: list[str] = []  # "type post (kind, seconds after the first expected change)"
+        started = min((made for made, *_ in self.expected), default=0.0)
         latency: dict[str, list[float]] = defaultdict(list)
         surplus: Counter[str] = Counter()  # "type, kind of the expected changes of that post, phase of arrival"
         for key in set(got) | set(want):
             arrivals, changes = sorted(got.get(key, [])), sorted(want.get(key, []))
             missing += max(0, len(changes) - len(arrivals))
+            missed += [f"{key[0]} {key[1]} ({kind}, {made - started:.1f} s)" for made, kind in changes[len(arrivals):]]
             if changes:
                 dups += max(0, len(arrivals) - len(changes))
             else:
@@ -434,7 +437,7 @@ class Soak:
         return {
             "events expected": len(self.expected), "by kind": dict(Counter(k for *_, k in self.expected)),
             "webhooks received": len(recs["hooks"]), "distinct webhook-ids": len(firsts),
-            "missing": missing, "extra (unexpected)": extra, "duplicates (same change, other webhook-id)": dups,
+            "missing": missing, "missing events (type, post, change, when)": sorted(missed)[:10], "extra (unexpected)": extra, "duplicates (same change, other webhook-id)": dups,
             "redeliveries (same webhook-id)": redeliveries, "surplus webhooks by type, kind, phase": dict(surplus.most_common(12)), "malformed webhook bodies": recs["bad_hooks"],
             "latency ordinary p50 s": round(pct(ordinary, 0.5), 3), "latency ordinary p99 s": round(pct(ordinary, 0.99), 3),
             "latency ordinary max s": round(max(ordinary, default=float("nan")), 3),
