@@ -70,8 +70,9 @@ def test_an_edit_after_a_burst_is_recorded_at_once_and_sent_first(push_app: Call
     assert json.loads(first.body)["type"] == "post.updated"
 
 
-def test_a_hanging_endpoint_only_slows_itself(push_app: Callable[..., Flask], write_post: Callable[..., Path],
-                                              receiver: Receiver) -> None:
+def hanging_and_fast(push_app: Callable[..., Flask], write_post: Callable[..., Path], receiver: Receiver) -> Flask:
+    """An app with 4 send slots, 2 per endpoint, and two endpoints: /hang answers once the
+    receiver is released, /fast at once."""
     def hang(req: Received) -> Reply:
         receiver.release.wait(60)
         return 200, {}, b"late"
@@ -81,6 +82,12 @@ def test_a_hanging_endpoint_only_slows_itself(push_app: Callable[..., Flask], wr
     add_endpoint(app, receiver.url("/hang"))
     add_endpoint(app, receiver.url("/fast"))
     receiver.script("/hang", hang)
+    return app
+
+
+def test_a_hanging_endpoint_only_slows_itself(push_app: Callable[..., Flask], write_post: Callable[..., Path],
+                                              receiver: Receiver) -> None:
+    app = hanging_and_fast(push_app, write_post, receiver)
     for n in range(8):
         write_post(f"p{n}.md", title=f"P{n}", date=f"2024-02-0{n + 1} 10:00:00")
     app.extensions["feedsvc"].reload()
@@ -101,15 +108,7 @@ def test_a_send_run_does_not_wait_for_a_hanging_target_at_its_deadline(push_app:
     """The send job's run ends at its budget without waiting for sends still in flight: the
     next run records them. Waiting stopped this process claiming for up to the 10 s send
     timeout whenever a hanging target held a slot, so an edit waited behind it."""
-    def hang(req: Received) -> Reply:
-        receiver.release.wait(60)
-        return 200, {}, b"late"
-
-    write_post("a.md", title="A")
-    app = push_app(notify_concurrency=4, notify_per_endpoint=2)
-    add_endpoint(app, receiver.url("/hang"))
-    add_endpoint(app, receiver.url("/fast"))
-    receiver.script("/hang", hang)
+    app = hanging_and_fast(push_app, write_post, receiver)
     notifier = app.extensions["feedsvc.notify"]
     attempts = schema.attempts
     try:

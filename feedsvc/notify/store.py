@@ -24,7 +24,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -210,17 +210,23 @@ def yield_to_recorders(engine: Engine, wait: float = YIELD_WAIT) -> None:
     if fd is None:
         return
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    return
-                time.sleep(0.002)
+        _flock_within(fd, wait, 0.002)  # taken and dropped at once: only the wait matters
     finally:
         os.close(fd)
+
+
+def _flock_within(fd: int | IO[str], wait: float, pause: float) -> bool:
+    """Take ``flock(LOCK_EX)`` on ``fd``, trying every ``pause`` seconds for up to ``wait``;
+    whether it was taken."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(pause)
 
 
 def _open_gate(engine: Engine) -> int | None:
@@ -257,15 +263,8 @@ def _file_lock(engine: Engine, suffix: str, what: str, wait: float = LOCK_WAIT) 
         yield
         return
     with open(path, "a") as handle:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{path}: another process has been {what} for {wait:.0f}s") from None
-                time.sleep(0.05)
+        if not _flock_within(handle, wait, 0.05):
+            raise TimeoutError(f"{path}: another process has been {what} for {wait:.0f}s")
         try:
             yield
         finally:
