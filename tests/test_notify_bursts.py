@@ -66,7 +66,8 @@ def test_an_edit_after_a_burst_is_recorded_at_once_and_sent_first(push_app: Call
     app.extensions["feedsvc"].reload()
     assert post_events(app)[-1] == ("post.updated", "A, edited")  # recorded by the reload, not by a send job
     notifier = app.extensions["feedsvc.notify"]
-    [first] = claim(notifier.engine, 1, 30.0, 4)  # 50 older deliveries are due, the edit goes first
+    with notifier.engine.begin() as conn:
+        [first] = claim(conn, 1, 30.0, 4)  # 50 older deliveries are due, the edit goes first
     assert json.loads(first.body)["type"] == "post.updated"
 
 

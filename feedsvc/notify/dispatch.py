@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..config import Settings
 from ..http import feed_links
 from . import schema
-from .outbox import Job, Kind, Status, claim_in, origin, record, schedule_retry
+from .outbox import Job, Kind, Status, claim, origin, record, schedule_retry
 from .sender import Result, send
 from .signing import hub_signature, webhook_headers
 from .store import insert_ignore, now, yield_to_recorders
@@ -103,7 +103,7 @@ class Dispatcher:
         with self.engine.begin() as conn:
             locked = time.monotonic()
             outcomes = [self._finish_one(conn, sent) for sent in finished]
-            jobs = claim_in(conn, free, self.lease, self.per_target)
+            jobs = claim(conn, free, self.lease, self.per_target)
         logger.debug("%d outcomes recorded, %d of %d slots filled: write lock after %.3f s, held %.3f s",
                      len(finished), len(jobs), free, locked - began, time.monotonic() - locked)
         for sent, status in zip(finished, outcomes, strict=True):

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from ..config import Settings
 from . import schema
@@ -114,15 +114,7 @@ class Job:
     created_at: float = 0.0  # when the delivery fell due first (metrics: latency to done)
 
 
-def claim(engine: Engine, limit: int, lease: float, per_target: int = 4) -> list[Job]:
-    """``claim_in`` in a transaction of its own."""
-    if limit <= 0:
-        return []
-    with engine.begin() as conn:
-        return claim_in(conn, limit, lease, per_target)
-
-
-def claim_in(conn: Connection, limit: int, lease: float, per_target: int = 4) -> list[Job]:
+def claim(conn: Connection, limit: int, lease: float, per_target: int = 4) -> list[Job]:
     """Claim up to ``limit`` due deliveries for ``lease`` seconds, round-robin over targets,
     at most ``per_target`` in flight per target across the cluster (in the caller's write
     transaction)."""
