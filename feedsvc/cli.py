@@ -118,12 +118,15 @@ def check(folder: str | None) -> None:
 
 @main.command()
 @click.argument("outdir", type=click.Path(file_okay=False))
-def build(outdir: str) -> None:
+@click.option("--fresh", is_flag=True, help="Make every file anew, reusing nothing from the export in OUTDIR.")
+def build(outdir: str, fresh: bool) -> None:
     """Write every document the service serves to OUTDIR, laid out like the URLs.
 
     Byte-identical to what `feedsvc serve` answers for the same content and settings, with .gz
     and .br siblings and a manifest of feedsvc's ETags (_feedsvc/manifest.json). OUTDIR is
-    replaced whole, by a rename, when the export is complete.
+    replaced whole, by a rename, when the export is complete. The files of a document made
+    from the same posts, code and settings as in the export already in OUTDIR are reused
+    (hard links) instead of being rendered and compressed again, unless --fresh.
     """
     from .export import export_snapshot
     from .parallel import default_workers
@@ -138,7 +141,8 @@ def build(outdir: str) -> None:
         notifier = start_notifier(service)
     try:
         snapshot = service.current()
-        report = export_snapshot(snapshot, outdir, settings.archive_size, settings.build_workers or default_workers())
+        report = export_snapshot(snapshot, outdir, settings.archive_size, settings.build_workers or default_workers(),
+                                 reuse=not fresh)
     except OSError as exc:
         raise click.ClickException(f"cannot write {outdir}: {exc.strerror or exc}") from None
     finally:
@@ -148,8 +152,9 @@ def build(outdir: str) -> None:
         click.echo(f"{path}: {reason}", err=True)
     for path, reason in report.skipped:
         click.echo(f"skipped {path}: {reason}", err=True)
-    click.echo(f"{report.files} documents written to {outdir} (each with .gz and .br), "
-               f"{len(report.skipped)} skipped, {len(snapshot.errors)} bad posts", err=True)
+    click.echo(f"{report.files} documents written to {outdir} (each with .gz and .br; {report.reused} of them "
+               f"unchanged, reused from the previous export), {len(report.skipped)} skipped, "
+               f"{len(snapshot.errors)} bad posts", err=True)
 
 
 @main.group()

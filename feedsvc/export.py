@@ -15,10 +15,15 @@ settings, with ``.gz`` and ``.br`` siblings (nginx ``gzip_static`` / ``brotli_st
 - The work (rendering archive pages, compressing, writing) is spread over forked processes
   (``parallel.pmap_shared``); each job writes its own files and sends back only manifest
   entries, so the output is the same bytes whatever the number of processes.
+- A rebuild into an existing OUTDIR reuses the files of each document made from the same
+  inputs as before (the manifest's ``inputs``: a digest of the posts, dates, code and settings
+  it is rendered from), as hard links, without rendering or compressing it again; what moved
+  is rendered. The result is the same as a fresh export (tested), in a fraction of the time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -37,13 +42,14 @@ MANIFEST = "_feedsvc/manifest.json"
 SUFFIX = {GZIP: ".gz", BROTLI: ".br"}
 
 Fetch = Callable[[], Document | None]  # the document, rendered by the process that writes it
-Job = Sequence[tuple[str, Fetch]]  # (site path, fetch) of documents rendered together
+Job = Sequence[tuple[str, Fetch, str | None]]  # (site path, fetch, inputs digest) of documents rendered together
 Entry = dict[str, object]  # one manifest entry
 
 
 @dataclass
 class ExportReport:
     files: int = 0  # documents written (each with its .gz and .br)
+    reused: int = 0  # of which taken from the previous export unchanged
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (URL path, reason)
 
 
@@ -60,38 +66,59 @@ def file_path(url_path: str) -> str | None:
     return os.path.join(*parts)
 
 
-def export_snapshot(snapshot: Snapshot, outdir: str, archive_size: int, workers: int) -> ExportReport:
-    """Export every document ``snapshot.by_path(archive_size)`` yields, in ``workers`` processes."""
-    prefill_bodies(snapshot, archive_size, workers)
-    return export(snapshot_jobs(snapshot, archive_size), outdir, workers)
+def export_snapshot(snapshot: Snapshot, outdir: str, archive_size: int, workers: int, reuse: bool = True) -> ExportReport:
+    """Export every document ``snapshot.by_path(archive_size)`` yields, in ``workers`` processes;
+    with ``reuse``, the previous export's files of documents made from the same inputs are kept."""
+    previous = read_manifest(outdir) if reuse else {}
+    jobs = snapshot_jobs(snapshot, archive_size)
+    prefill_bodies(snapshot, archive_size, workers, [job for job in jobs if not _reusable(job, previous)])
+    return export(jobs, outdir, workers, previous)
 
 
-def prefill_bodies(snapshot: Snapshot, archive_size: int, workers: int) -> None:
-    """Render the body of every post a document shows once, before the jobs fork: a post is in
-    the current document or on an archive page of each of its feeds (the site's, each tag's,
-    ...). A build is one pass, so the body cache is unbounded for it."""
+def prefill_bodies(snapshot: Snapshot, archive_size: int, workers: int, jobs: Sequence[Job]) -> None:
+    """Render the body of every post the documents of ``jobs`` show once, before the jobs fork:
+    a post is in the current document or on an archive page of each of its feeds (the site's,
+    each tag's, ...). A build is one pass, so the body cache is unbounded for it."""
     renderer = snapshot.renderer
     if renderer is None:
         return
     index = snapshot.index
-    shown = {source for feed in index.feeds.values() if archive_size
-             for page in range(1, feed.archive_pages(archive_size) + 1) for source in feed.archive_page(page, archive_size)}
-    shown.update(source for inputs in snapshot.inputs.values() for source, _, _, _ in inputs.items)
+    paths = {url_path for job in jobs for url_path, _, _ in job}
+    shown: set[str] = set()
+    for feed in index.feeds.values():
+        if feed.document_path(FORMATS[0].name) in paths:
+            shown.update(source for source, _, _, _ in snapshot.inputs[feed.key].items)
+        for page in range(1, feed.archive_pages(archive_size) + 1 if archive_size else 1):
+            if feed.archive_path(page, FORMATS[0].name) in paths:
+                shown.update(feed.archive_page(page, archive_size))
     renderer.bodies.max_chars = 1 << 62
     renderer.bodies.fill([index.posts[source] for source in sorted(shown)], workers)
+
+
+def _reusable(job: Job, previous: dict[str, Entry]) -> bool:
+    """Whether every document of ``job`` was made from the same inputs in the previous export."""
+    return all(inputs is not None and previous.get(url_path, {}).get("inputs") == inputs for url_path, _, inputs in job)
 
 
 def snapshot_jobs(snapshot: Snapshot, archive_size: int) -> list[Job]:
     """Every document ``snapshot.by_path(archive_size)`` yields, as jobs: each page; each feed's
     current documents, then (``archive_size`` > 0) each of its archive pages, in all formats as
-    one job, since they are rendered together, in the process that runs the job."""
-    jobs: list[Job] = [[(path, partial(_same, doc))] for path, doc in sorted(snapshot.pages.items())]
+    one job, since they are rendered together, in the process that runs the job. Each comes
+    with the digest of its inputs (the code and settings included): a page's and a current
+    document's from their ETag, an archive page's from its posts."""
+    fingerprint = snapshot.renderer.fingerprint if snapshot.renderer is not None else ""
+
+    def inputs(doc: Document) -> str:  # a lazy document's ETag is derived from its inputs, without rendering
+        return hashlib.sha256(f"{fingerprint}/{doc.etag}".encode()).hexdigest()[:32]
+
+    jobs: list[Job] = [[(path, partial(_same, doc), inputs(doc))] for path, doc in sorted(snapshot.pages.items())]
     for feed in snapshot.index.feed_list():
-        jobs.append([(feed.document_path(fmt.name), partial(_same, snapshot.documents[(feed.key, fmt.name)]))
-                     for fmt in FORMATS])
+        current = [snapshot.documents[(feed.key, fmt.name)] for fmt in FORMATS]
+        jobs.append([(feed.document_path(fmt.name), partial(_same, doc), inputs(doc)) for fmt, doc in zip(FORMATS, current, strict=True)])
         for page in range(1, feed.archive_pages(archive_size) + 1 if archive_size else 1):
-            jobs.append([(feed.archive_path(page, fmt.name), partial(snapshot.archive_document, feed.key, page, fmt.name))
-                         for fmt in FORMATS])
+            digest = snapshot.archive_digest(feed.key, page)
+            jobs.append([(feed.archive_path(page, fmt.name), partial(snapshot.archive_document, feed.key, page, fmt.name),
+                          None if digest is None else f"{digest}/{fmt.name}") for fmt in FORMATS])
     return jobs
 
 
@@ -99,24 +126,28 @@ def _same(doc: Document) -> Document:
     return doc
 
 
-def export(jobs: Sequence[Job], outdir: str, workers: int = 1) -> ExportReport:
+def export(jobs: Sequence[Job], outdir: str, workers: int = 1, reuse: dict[str, Entry] | None = None) -> ExportReport:
     """Write the documents of ``jobs`` to ``outdir``, replacing it whole; ``workers`` processes
-    (forked, when no other thread runs) render, compress and write them."""
+    (forked, when no other thread runs) render, compress and write them. The files of a
+    document that ``reuse`` (``outdir``'s manifest) lists with the same inputs are linked from
+    ``outdir``, not made again."""
     outdir = os.path.abspath(outdir)
     parent = os.path.dirname(outdir)
     os.makedirs(parent, exist_ok=True)
+    previous = Previous(outdir, reuse or {})
     staging = tempfile.mkdtemp(prefix=".feedsvc-build-", dir=parent)
     report = ExportReport()
     manifest: dict[str, Entry] = {}
     try:
         made: set[str] = set()  # folders made so far (by this process: each forked one has its copy)
-        for done in pmap_shared(partial(_run_job, staging, made), jobs, workers):
-            for url_path, entry in done:
+        for done in pmap_shared(partial(_run_job, staging, made, previous), jobs, workers):
+            for url_path, entry, reused in done:
                 if entry is None:
                     report.skipped.append((url_path, "its decoded path cannot be a file name"))
                     continue
                 manifest[url_path] = entry
                 report.files += 1
+                report.reused += reused
         os.makedirs(os.path.join(staging, os.path.dirname(MANIFEST)), exist_ok=True)
         _write(staging, MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode() + b"\n", None)
         _swap_in(staging, outdir)
@@ -126,21 +157,65 @@ def export(jobs: Sequence[Job], outdir: str, workers: int = 1) -> ExportReport:
     return report
 
 
-def _run_job(root: str, made: set[str], job: Job) -> list[tuple[str, Entry | None]]:
-    """Write a job's documents under ``root``; their manifest entries (None: skipped)."""
-    done: list[tuple[str, Entry | None]] = []
-    for url_path, fetch in job:
+@dataclass(frozen=True)
+class Previous:
+    """The export being replaced: its folder and manifest entries by site path."""
+
+    root: str
+    entries: dict[str, Entry]
+
+    def link(self, url_path: str, rel: str, inputs: str | None, root: str, made: set[str]) -> Entry | None:
+        """Link the previous files of ``url_path`` into ``root`` when they were made from the
+        same inputs; their manifest entry, or None (then the document is made afresh)."""
+        old = self.entries.get(url_path)
+        if inputs is None or old is None or old.get("inputs") != inputs or old.get("file") != rel.replace(os.sep, "/"):
+            return None
+        _make_folder(root, made, rel)
+        linked = []
+        try:
+            for suffix in ("", *SUFFIX.values()):
+                target = os.path.join(root, rel + suffix)
+                os.link(os.path.join(self.root, rel + suffix), target)
+                linked.append(target)
+        except OSError:  # gone, or another file system: make it afresh
+            for target in linked:
+                os.unlink(target)
+            return None
+        return old
+
+
+def read_manifest(outdir: str) -> dict[str, Entry]:
+    """The manifest of the export in ``outdir``, or nothing when there is none to trust."""
+    try:
+        with open(os.path.join(outdir, MANIFEST), encoding="utf-8") as fh:
+            entries = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(entries, dict):
+        return {}
+    return {path: entry for path, entry in entries.items() if isinstance(entry, dict)}
+
+
+def _run_job(root: str, made: set[str], previous: Previous, job: Job) -> list[tuple[str, Entry | None, bool]]:
+    """Write a job's documents under ``root``: (site path, manifest entry or None when
+    skipped, whether the previous export's files were reused)."""
+    done: list[tuple[str, Entry | None, bool]] = []
+    for url_path, fetch, inputs in job:
         try:
             rel = file_path(url_path)
         except UnicodeDecodeError:
             rel = None
         if rel is None:
-            done.append((url_path, None))
+            done.append((url_path, None, False))
+            continue
+        entry = previous.link(url_path, rel, inputs, root, made)
+        if entry is not None:
+            done.append((url_path, entry, True))
             continue
         doc = fetch()
         if doc is not None:
             _write_document(root, made, rel, doc)
-            done.append((url_path, _entry(rel, doc)))
+            done.append((url_path, {**_entry(rel, doc), "inputs": inputs}, False))
     return done
 
 
@@ -153,12 +228,16 @@ def _entry(rel: str, doc: Document) -> Entry:
     }
 
 
-def _write_document(root: str, made: set[str], rel: str, doc: Document) -> None:
-    stamp = doc.last_modified.timestamp() if doc.last_modified is not None else None
+def _make_folder(root: str, made: set[str], rel: str) -> None:
     folder = os.path.join(root, os.path.dirname(rel))
     if folder not in made:  # a folder holds a document's 3 files, often several documents
         os.makedirs(folder, exist_ok=True)
         made.add(folder)
+
+
+def _write_document(root: str, made: set[str], rel: str, doc: Document) -> None:
+    stamp = doc.last_modified.timestamp() if doc.last_modified is not None else None
+    _make_folder(root, made, rel)
     _write(root, rel, doc.body, stamp)
     for encoding, suffix in SUFFIX.items():
         _write(root, rel + suffix, doc.variant(encoding).body, stamp)

@@ -115,6 +115,18 @@ class Snapshot:
             return None
         return self.renderer.archives.document(self.index, feed, page, fmt, self.modified)
 
+    def archive_digest(self, key: FeedKey, page: int) -> str | None:
+        """A digest of everything archive page ``page`` of a feed is rendered from, the code and
+        the settings included: the same digest, the same bytes in every format (feedsvc build
+        reuses the files of its previous export by it)."""
+        feed = self.index.feeds.get(key)
+        if feed is None or self.renderer is None:
+            return None
+        inputs = self.renderer.archives.key(self.index, feed, page, self.modified)
+        if inputs is None:
+            return None
+        return hashlib.sha256(f"{self.renderer.fingerprint}/{inputs!r}".encode()).hexdigest()[:32]
+
     def by_path(self, archive_size: int = 0) -> Iterator[tuple[str, Document]]:
         """Every document this snapshot serves, with its site path (percent-encoded), in a
         stable order: pages, then each feed's formats, then (``archive_size`` > 0) each of its
@@ -198,14 +210,21 @@ class ArchivePages:
         self.bodies = cache
         self.cache = DocumentCache(settings.archive_cache_mb * 1024 * 1024)
 
-    def document(self, index: Index, feed: Feed, page: int, fmt: str, modified: Modified) -> Document | None:
+    def key(self, index: Index, feed: Feed, page: int, modified: Modified) -> tuple[object, ...] | None:
+        """What archive page ``page`` of ``feed`` is rendered from (with the code and settings,
+        which a process does not change), or None if the feed has no such page."""
         size = self.settings.archive_size
-        if not 1 <= page <= feed.archive_pages(size) or fmt not in FORMAT_NAMES:
+        if not 1 <= page <= feed.archive_pages(size):
             return None
-        sources = feed.archive_page(page, size)
         posts, ids = index.posts, index.ids
-        key = (feed.key, page, feed.name) + tuple(
-            (s, ids[s], posts[s].digest, posts[s].updated, modified(ids[s], posts[s])) for s in sources)
+        return (feed.key, page, feed.name) + tuple(
+            (s, ids[s], posts[s].digest, posts[s].updated, modified(ids[s], posts[s])) for s in feed.archive_page(page, size))
+
+    def document(self, index: Index, feed: Feed, page: int, fmt: str, modified: Modified) -> Document | None:
+        key = self.key(index, feed, page, modified)
+        if key is None or fmt not in FORMAT_NAMES:
+            return None
+        sources = feed.archive_page(page, self.settings.archive_size)
         group = self.cache.get(key)
         if group is None:
             with RENDER_LOCK:  # feedgen's date formatting changes the process locale

@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.utils
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -218,3 +219,66 @@ def test_nginx_serves_the_export_as_the_service_does(exported: tuple[Path, Path]
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _build(out: Path, env: dict[str, str], *options: str) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "feedsvc.cli", "build", *options, str(out)], env=env, check=True,
+                          capture_output=True, text=True, timeout=300)
+    return done.stderr
+
+
+def _reused(stderr: str) -> tuple[int, int]:
+    found = re.search(r"(\d+) documents written .*?; (\d+) of them unchanged", stderr)
+    assert found, stderr
+    return int(found.group(1)), int(found.group(2))
+
+
+def test_a_rebuild_reuses_what_did_not_change_and_equals_a_fresh_export(tmp_path: Path) -> None:
+    """`feedsvc build` into an existing export links the files of every document made from the
+    same inputs (posts, dates, code, settings) and makes the rest: after edits, a new post, a
+    deletion and a retagging, the folder is byte for byte (and mtime for mtime) a fresh
+    export's; nothing changed, everything is reused; a settings change reuses nothing."""
+    import gen_corpus
+
+    gen_corpus.main([str(tmp_path / "content"), "120", "--seed", "7"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    env.update(FEEDSVC_CONTENT_DIR=str(tmp_path / "content"), FEEDSVC_SITE_URL=SITE_URL, FEEDSVC_NOTIFY="0",
+               FEEDSVC_ARCHIVE_PAGE_SIZE="3", FEEDSVC_FEED_LIMIT="5", FEEDSVC_LOG_LEVEL="WARNING", FEEDSVC_BUILD_WORKERS="2")
+    out, fresh = tmp_path / "public", tmp_path / "fresh"
+    total, reused = _reused(_build(out, env))
+    assert reused == 0 and total > 300
+    inodes = {p.relative_to(out): p.stat().st_ino for p in out.rglob("*") if p.is_file()}
+
+    assert _reused(_build(out, env)) == (total, total)  # nothing changed: every document reused
+    relinked = {p.relative_to(out): p.stat().st_ino for p in out.rglob("*") if p.is_file()}
+    assert {rel: ino for rel, ino in relinked.items() if rel.parts[0] != "_feedsvc"} == \
+        {rel: ino for rel, ino in inodes.items() if rel.parts[0] != "_feedsvc"}
+
+    posts = sorted((tmp_path / "content").rglob("*.md"))
+    posts[10].write_text(posts[10].read_text(encoding="utf-8").replace("\n---\n", "\n---\nAn edited first line.\n\n", 1),
+                         encoding="utf-8")
+    posts[20].write_text(posts[20].read_text(encoding="utf-8").replace("title: ", "title: Retitled ", 1), encoding="utf-8")
+    posts[30].unlink()
+    retagged = re.sub(r"^tags: ?\n", "tags:\n- freshly-made-tag\n", posts[40].read_text(encoding="utf-8"), count=1, flags=re.M)
+    assert "freshly-made-tag" in retagged
+    posts[40].write_text(retagged, encoding="utf-8")
+    (tmp_path / "content" / "zz-new.md").write_text(
+        "---\ntitle: Newest\ndate: 2030-01-01 00:00:00\ntags: [soak]\ncategories: [notes]\n---\nNew body.\n", encoding="utf-8")
+    total, reused = _reused(_build(out, env))
+    assert 0 < reused < total  # the untouched archive pages of the untouched feeds, at least
+    _build(fresh, env, "--fresh")
+    assert _tree(out) == _tree(fresh)
+    assert (out / "tags" / "freshly-made-tag" / "rss.xml").exists()
+
+    os.unlink(next(out.glob("archive/**/rss.xml.br")))  # a file gone from the old export: made again
+    assert _tree(Path(str(out))) != _tree(fresh)
+    _build(out, env)
+    assert _tree(out) == _tree(fresh)
+
+    (out / "_feedsvc" / "manifest.json").write_text("{not json", encoding="utf-8")  # nothing to trust: all afresh
+    assert _reused(_build(out, env))[1] == 0
+    assert _tree(out) == _tree(fresh)
+    assert _reused(_build(out, {**env, "FEEDSVC_TITLE": "Another title"}))[1] == 0  # the settings shape every document
