@@ -15,10 +15,12 @@ Wall seconds from launch to exit, and CPU seconds (user + system of the process 
 children); the ratio is feedsvc / Hugo in wall seconds (target <= 1.0 at 10k posts). The load
 average before and after is printed: other work on the machine stretches every figure.
 
+- rebuild (``--rebuild``): `feedsvc build OUT` into its own previous export after one post's
+  title was edited, which reuses the files of every document whose inputs did not move.
 - floor (``--floor``): gzip and brotli, at the service's levels, of every identity file of
   one `feedsvc build`, one process per CPU, files already in the page cache: no export that
   writes the required .gz and .br siblings can take less.
-Usage: .venv/bin/python bench/export.py [--sizes 10000] [--runs 3] [--current] [--floor] [--base ../base]
+Usage: .venv/bin/python bench/export.py [--sizes 10000] [--runs 3] [--current] [--rebuild] [--floor] [--base ../base]
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from _common import REPO, WORKDIR, corpus, hugo_build, hugo_site, median, print_table, row
+from _common import REPO, WORKDIR, copy_corpus, corpus, hugo_build, hugo_site, median, print_table, row
 
 T = TypeVar("T")
 
@@ -77,6 +79,33 @@ def feedsvc_build(content: Path, checkout: Path = REPO, current_only: bool = Fal
         return sum(1 for p in out.rglob("*") if p.is_file())
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def rebuild_after_edit(content: Path, runs: int) -> tuple[list[float], int, int]:
+    """`feedsvc build` into its own previous export after one post's title was edited (a new
+    title each time): wall seconds per run, documents, and how many of them were reused."""
+    import re
+
+    scratch = copy_corpus(content)
+    out = scratch.parent / "public"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    env.update(FEEDSVC_CONTENT_DIR=str(scratch), FEEDSVC_NOTIFY="0", FEEDSVC_SITE_URL="https://blog.example.org")
+    command = [sys.executable, "-m", "feedsvc.cli", "build", str(out)]
+    post = sorted(scratch.rglob("*.md"))[len(list(scratch.rglob("*.md"))) // 2]
+    try:
+        subprocess.run(command, env=env, check=True, cwd=REPO, capture_output=True)
+        seconds, total, reused = [], 0, 0
+        for n in range(runs):
+            post.write_text(re.sub(r"^title: (.*)$", rf"title: \1 (rebuild {n})", post.read_text(encoding="utf-8"), count=1,
+                                   flags=re.M), encoding="utf-8")
+            started = time.perf_counter()
+            done = subprocess.run(command, env=env, check=True, cwd=REPO, capture_output=True, text=True)
+            seconds.append(time.perf_counter() - started)
+            found = re.search(r"(\d+) documents written .*?; (\d+) of them unchanged", done.stderr)
+            total, reused = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+        return seconds, total, reused
+    finally:
+        shutil.rmtree(scratch.parent, ignore_errors=True)
 
 
 def _compress_file(path: str) -> int:
@@ -121,6 +150,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--current", action="store_true", help="also time the export without archive pages")
     parser.add_argument("--base", type=Path, help="a checkout from before a change, timed in the same alternation")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="also time a rebuild into the previous export after one post was edited")
     parser.add_argument("--floor", action="store_true",
                         help="also time compressing the export's files alone (a lower bound for any export with siblings)")
     args = parser.parse_args()
@@ -157,6 +188,12 @@ def main() -> None:
         if args.base:
             rows.append(row(f"same, this checkout vs `--base` {args.base}", f"{wall['this']:.2f} s",
                             f"{wall['base']:.2f} s (CPU {cpu['base']:.1f} s)", wall["this"] / wall["base"], "-", None))
+        if args.rebuild:
+            times, total, reused = rebuild_after_edit(content, args.runs)
+            ratio = median(times) / wall["hugo"]
+            rows.append(row(f"rebuild into the previous export after one post's title was edited ({reused} of {total} "
+                            f"documents reused, the rest rendered), median of {args.runs}", f"{median(times):.2f} s",
+                            f"Hugo {wall['hugo']:.2f} s (a full build: Hugo has no other)", ratio, "-", None))
         if args.floor:
             seconds, count, size_bytes = compression_floor(content)
             ratio = seconds / wall["hugo"]
