@@ -200,3 +200,25 @@ def print_table(rows: Sequence[str], notes: Sequence[str] = ()) -> None:
     for note in notes:
         print(f"\n{note}")
     sys.stdout.flush()
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pg_schema(url: str, prefix: str, drop: str | None = None) -> str:
+    """A fresh schema ``<prefix>_<random>`` in the database of ``url`` (a run's own tables), or
+    drop the schema ``drop``."""
+    import uuid
+
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://").split("?")[0]
+    with psycopg.connect(plain, connect_timeout=5, autocommit=True) as conn:
+        if drop:
+            conn.execute(f"DROP SCHEMA IF EXISTS {drop} CASCADE")
+            return drop
+        schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return schema

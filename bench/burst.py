@@ -16,7 +16,8 @@ ordinary edits one second apart; time each from the file write to its arrival at
 /hook/probe; wait until every delivery
 except the hanging endpoint's is sent, then note worker RSS again.
 
-Run:  .venv/bin/python bench/burst.py [--posts 10000] [--interval 1.0] [--edits 10] [--log FILE]
+Run:  .venv/bin/python bench/burst.py [--posts 10000] [--interval 1.0] [--edits 10] [--database-url URL]
+      [--log FILE] [--log-level DEBUG]
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import sqlite3
 import sys
 import threading
 import time
@@ -36,7 +36,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import HOST, children, copy_corpus, corpus, free_port, get, proc_status_mb, start_feedsvc, stop, wait_ready  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from _common import (  # noqa: E402
+    HOST,
+    PG_DEFAULT,
+    children,
+    copy_corpus,
+    corpus,
+    free_port,
+    get,
+    pg_schema,
+    proc_status_mb,
+    start_feedsvc,
+    stop,
+    wait_ready,
+)
 
 TOKEN = "bench-admin-token"
 HANG_SECONDS = 30.0
@@ -108,29 +122,28 @@ def worker_rss(master: int) -> list[float]:
     return [proc_status_mb(pid, "VmRSS") for pid in children(master)]
 
 
-def pending(db: Path, hang_id: str) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        return int(conn.execute("SELECT count(*) FROM feedsvc_deliveries WHERE status = 'pending' AND target != ?",
-                                (hang_id,)).fetchone()[0])
+def pending(store: sa.Engine, hang_id: str) -> int:
+    return count(store, "SELECT count(*) FROM feedsvc_deliveries WHERE status = 'pending' AND target != :hang", hang=hang_id)
 
 
-def count(db: Path, sql: str) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        return int(conn.execute(sql).fetchone()[0])
+def count(store: sa.Engine, sql: str, **params: str) -> int:
+    with store.connect() as conn:
+        return int(conn.execute(sa.text(sql), params).scalar_one())
 
 
-def recorded_at(db: Path, probe_id: str) -> tuple[dict[str, float], dict[str, float]]:
+def recorded_at(store: sa.Engine, probe_id: str) -> tuple[dict[str, float], dict[str, float]]:
     """Edit title -> when its event was recorded (the first, if more than one), and -> when the
     first attempt to send it to the probe started (the claim)."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        rows = conn.execute(
+    body = "convert_from(e.body, 'UTF8')" if store.dialect.name == "postgresql" else "CAST(e.body AS TEXT)"
+    with store.connect() as conn:
+        rows = conn.execute(sa.text(
             "SELECT e.created_at, e.body, (SELECT min(a.started_at) FROM feedsvc_deliveries d JOIN feedsvc_attempts a "
-            "ON a.delivery_id = d.id WHERE d.event_id = e.id AND d.endpoint_id = ?) FROM feedsvc_events e "
-            "WHERE e.type = 'post.updated' AND CAST(e.body AS TEXT) LIKE ?", (probe_id, f"%{MARK}%")).fetchall()
+            "ON a.delivery_id = d.id WHERE d.event_id = e.id AND d.endpoint_id = :probe) FROM feedsvc_events e "
+            f"WHERE e.type = 'post.updated' AND {body} LIKE :mark"), {"probe": probe_id, "mark": f"%{MARK}%"}).all()
     recorded: dict[str, float] = {}
     claimed: dict[str, float] = {}
-    for created, body, started in rows:
-        title = json.loads(body)["data"]["title"]
+    for created, data, started in rows:
+        title = json.loads(bytes(data))["data"]["title"]
         recorded[title] = min(created, recorded.get(title, created))
         if started is not None:
             claimed[title] = min(started, claimed.get(title, started))
@@ -195,6 +208,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--edits", type=int, default=10)
     parser.add_argument("--drain-timeout", type=float, default=900.0)
+    parser.add_argument("--database-url", default="", help=f"the store (default: a SQLite file); PostgreSQL: {PG_DEFAULT}")
     parser.add_argument("--log", type=Path, help="write the service's log here")
     parser.add_argument("--log-level", default="INFO", help="FEEDSVC_LOG_LEVEL for --log (DEBUG shows each transaction)")
     args = parser.parse_args()
@@ -206,8 +220,11 @@ def main() -> None:
     rport = port_q.get(timeout=30)
     content = copy_corpus(corpus(args.posts))
     db = content.parent / "push.sqlite"
+    schema = pg_schema(args.database_url, "burst") if args.database_url.startswith("postgresql") else None
+    url = f"{args.database_url}?options=-csearch_path%3D{schema}" if schema else f"sqlite:///{db}"
+    store = sa.create_engine(url if schema else f"sqlite:///file:{db}?mode=ro&uri=true")
     port = free_port()
-    server = start_feedsvc(content, port, workers=2, FEEDSVC_NOTIFY="1", FEEDSVC_DATABASE_URL=f"sqlite:///{db}",
+    server = start_feedsvc(content, port, workers=2, FEEDSVC_NOTIFY="1", FEEDSVC_DATABASE_URL=url,
                            FEEDSVC_ALLOW_PRIVATE_TARGETS="1", FEEDSVC_RELOAD_INTERVAL=str(args.interval),
                            FEEDSVC_ADMIN_TOKEN=TOKEN, FEEDSVC_LOG_LEVEL=args.log_level, log=args.log)
     try:
@@ -250,22 +267,25 @@ def main() -> None:
         got = wait_arrivals(arrivals, set(written) | set(early), 300)
         latencies = sorted(got[t] - written[t] for t in written if t in got)
         early_latencies = sorted(got[t] - early[t] for t in early if t in got)
-        backlog = pending(db, hang_id)
+        backlog = pending(store, hang_id)
         drain_started = time.time()
-        while pending(db, hang_id) and time.time() - drain_started < args.drain_timeout:
+        while pending(store, hang_id) and time.time() - drain_started < args.drain_timeout:
             time.sleep(1.0)
         drained = time.time() - drain_started
-        left = pending(db, hang_id)
+        left = pending(store, hang_id)
         time.sleep(2 * args.interval)
         after = worker_rss(server.pid)
-        events = count(db, "SELECT count(*) FROM feedsvc_events WHERE type LIKE 'post.%'")
-        deliveries = count(db, "SELECT count(*) FROM feedsvc_deliveries")
-        recorded, claimed = recorded_at(db, probe_id)
-        hang_pending = count(db, f"SELECT count(*) FROM feedsvc_deliveries WHERE status='pending' AND target='{hang_id}'")
+        events = count(store, "SELECT count(*) FROM feedsvc_events WHERE type LIKE 'post.%'")
+        deliveries = count(store, "SELECT count(*) FROM feedsvc_deliveries")
+        recorded, claimed = recorded_at(store, probe_id)
+        hang_pending = count(store, "SELECT count(*) FROM feedsvc_deliveries WHERE status = 'pending' AND target = :hang", hang=hang_id)
     finally:
         stop(server)
         rec.terminate()
-    size = db.stat().st_size / 2**20
+        store.dispose()
+        if schema:
+            pg_schema(args.database_url, "burst", drop=schema)
+    size = f"{db.stat().st_size / 2**20:.0f} MiB" if not schema else "PostgreSQL"
     p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))] if latencies else float("nan")
     target = args.interval + 5
     ratio = max(after) / max(fresh)
@@ -277,7 +297,7 @@ def main() -> None:
     print(f"edits made during the restore: {split(early, marks, got)}; after: {split(written, marks, got)}")
     print(f"burst: {len(moved)} posts deleted then restored ({restored_at - deleted_at:.1f} s apart), {events} post events, "
           f"{deliveries} deliveries; backlog (all but the hanging endpoint) sent {drained:.0f} s after the last edit was "
-          f"served, {left} left; hanging endpoint still pending: {hang_pending}; store {size:.0f} MiB")
+          f"served, {left} left; hanging endpoint still pending: {hang_pending}; store {size}")
     print("| figure | value | target | met |")
     print("|---|---|---|---|")
     print(f"| edit right after the burst (once served, its backlog unsent) -> healthy endpoint, p99 (median, max) of {len(latencies)} of {len(written)} | "

@@ -27,15 +27,13 @@ import tempfile
 import threading
 import time
 import urllib.parse
-import uuid
 from collections import Counter, defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from _common import HOST, REPO, VENV_BIN, WORKDIR, children, free_port, get
+from _common import HOST, PG_DEFAULT, REPO, VENV_BIN, WORKDIR, children, free_port, get, pg_schema
 
-PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TOKEN = "soak-admin-token"
 NEW_POST = "---\ntitle: Soak post {n}\ndate: {date}\nslug: {slug}\ntags: [soak]\ncategories: [notes]\n---\nSoak body {n}.\n"
 BROKEN = "---\ntitle: [unclosed\ndate: 2025-01-01 00:00:00\n---\nBroken on purpose.\n"
@@ -474,19 +472,6 @@ class Soak:
         }
 
 
-def pg_schema(url: str, drop: str | None = None) -> str:
-    import psycopg
-
-    plain = url.replace("postgresql+psycopg://", "postgresql://").split("?")[0]
-    with psycopg.connect(plain, connect_timeout=5, autocommit=True) as conn:
-        if drop:
-            conn.execute(f"DROP SCHEMA IF EXISTS {drop} CASCADE")
-            return drop
-        schema = "soak_" + uuid.uuid4().hex[:8]
-        conn.execute(f"CREATE SCHEMA {schema}")
-    return schema
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--posts", type=int, default=2000)
@@ -502,7 +487,7 @@ def main() -> None:
     args = ap.parse_args()
     WORKDIR.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="soak-", dir=WORKDIR))
-    schema = pg_schema(args.database_url) if args.database_url.startswith("postgresql") else None
+    schema = pg_schema(args.database_url, "soak") if args.database_url.startswith("postgresql") else None
     db = f"{args.database_url}?options=-csearch_path%3D{schema}" if schema else args.database_url or f"sqlite:///{tmp}/soak.sqlite"
     ctx = mp.get_context("fork")  # before any thread of this process exists
     port_q, warm, stop, out = ctx.Queue(), ctx.Event(), ctx.Event(), ctx.Queue()
@@ -584,7 +569,7 @@ def main() -> None:
                 proc.join(10)
         log.close()
         if schema:
-            pg_schema(args.database_url, drop=schema)
+            pg_schema(args.database_url, "soak", drop=schema)
         if args.keep:
             print(f"scratch folder kept: {tmp}", file=sys.stderr)
         else:
