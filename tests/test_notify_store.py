@@ -292,3 +292,35 @@ def test_a_gate_file_that_cannot_be_opened_orders_nothing_and_stops_nothing(tmp_
         engine.dispose()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and RECORD_GATE in warnings[0]
+
+
+def test_a_claim_reads_the_first_due_deliveries_from_the_index_unsorted(db_url: str) -> None:
+    """With tens of thousands of deliveries due (a burst), a claim read every due row and
+    sorted them, under the claimers' lock (12 ms per claim on PostgreSQL at 56k rows: the
+    burst's backlog took 420 s to send there). ix_feedsvc_deliveries_due is in the claim's
+    order, so the plan reads the first rows from it and sorts nothing."""
+    from feedsvc.notify.outbox import due_query
+    from feedsvc.notify.store import make_engine, upgrade
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        stamp = time.time()
+        with engine.begin() as conn:
+            conn.execute(sa.insert(schema.deliveries), [
+                {"kind": "webhook", "url": "http://x/", "status": "pending" if n % 3 else "done", "tries": 0,
+                 "next_at": stamp - n % 50, "created_at": stamp, "target": f"t{n % 100}", "priority": n % 2}
+                for n in range(20000)])
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("ANALYZE feedsvc_deliveries"))
+            query = due_query(stamp, 192, ["t1", "t2"])
+            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+            if conn.dialect.name == "postgresql":
+                plan = "\n".join(row[0] for row in conn.execute(sa.text(f"EXPLAIN {sql} FOR UPDATE SKIP LOCKED")))
+                assert "Sort" not in plan and "ix_feedsvc_deliveries_due" in plan, plan
+            else:
+                plan = "\n".join(str(row[-1]) for row in conn.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
+                assert "TEMP B-TREE" not in plan and "ix_feedsvc_deliveries_due" in plan, plan
+            assert len(conn.execute(query).all()) == 192
+    finally:
+        engine.dispose()

@@ -157,10 +157,7 @@ def _fair_ids(conn: Connection, stamp: float, limit: int, per_target: int) -> li
     in_flight = {t: int(n) for t, n in conn.execute(  # finishing a delivery clears claimed_until
         sa.select(d.c.target, sa.func.count()).where(d.c.claimed_until > stamp).group_by(d.c.target))}
     full = [t for t, n in in_flight.items() if n >= per_target]
-    query = (sa.select(d.c.id, d.c.target).where(d.c.status == Status.PENDING, d.c.next_at <= stamp)
-             .order_by(d.c.priority, d.c.next_at, d.c.id).limit(limit * per_target + 64))
-    if full:
-        query = query.where(d.c.target.not_in(full))
+    query = due_query(stamp, limit * per_target + 64, full)
     if is_postgres(conn):
         query = query.with_for_update(skip_locked=True)
     ranked = []
@@ -170,6 +167,15 @@ def _fair_ids(conn: Connection, stamp: float, limit: int, per_target: int) -> li
             in_flight[target] = rank + 1
             ranked.append((rank, position, delivery_id))
     return [delivery_id for _, _, delivery_id in sorted(ranked)[:limit]]
+
+
+def due_query(stamp: float, limit: int, full: Sequence[str] = ()) -> sa.Select[Any]:
+    """The first ``limit`` due deliveries (id, target), ordinary before bursts, then oldest
+    first, skipping the ``full`` targets: read in the order of ix_feedsvc_deliveries_due."""
+    d = schema.deliveries
+    query = (sa.select(d.c.id, d.c.target).where(d.c.status == Status.PENDING, d.c.next_at <= stamp)
+             .order_by(d.c.priority, d.c.next_at, d.c.id).limit(limit))
+    return query.where(d.c.target.not_in(full)) if full else query
 
 
 def _job(row: Any, stamp: float) -> Job | None:

@@ -113,7 +113,8 @@ deliveries = sa.Table(
     sa.Column("priority", sa.Integer, nullable=False, server_default="0"),  # 0: ordinary changes, 1: bursts
     sa.Column("claimed_until", sa.Float, nullable=True),  # in flight (claimed by a process) until then
 )
-sa.Index("ix_feedsvc_deliveries_due", deliveries.c.status, deliveries.c.priority, deliveries.c.next_at, deliveries.c.target)
+# in the claim's order (outbox.due_query): the first due rows are read from the index, never sorted
+sa.Index("ix_feedsvc_deliveries_due", deliveries.c.status, deliveries.c.priority, deliveries.c.next_at, deliveries.c.id)
 sa.Index("ix_feedsvc_deliveries_claimed", deliveries.c.claimed_until)
 sa.Index("ix_feedsvc_deliveries_finished", deliveries.c.finished_at)
 sa.Index("ix_feedsvc_deliveries_endpoint", deliveries.c.endpoint_id, deliveries.c.id)
