@@ -113,8 +113,10 @@ deliveries = sa.Table(
     sa.Column("priority", sa.Integer, nullable=False, server_default="0"),  # 0: ordinary changes, 1: bursts
     sa.Column("claimed_until", sa.Float, nullable=True),  # in flight (claimed by a process) until then
 )
-# in the claim's order (outbox.due_query): the first due rows are read from the index, never sorted
-sa.Index("ix_feedsvc_deliveries_due", deliveries.c.status, deliveries.c.priority, deliveries.c.next_at, deliveries.c.id)
+# in the claim's order (outbox.due_query), and covering it (target): the first due rows are read
+# from the index alone, never sorted
+sa.Index("ix_feedsvc_deliveries_due", deliveries.c.status, deliveries.c.priority, deliveries.c.next_at, deliveries.c.id,
+         deliveries.c.target)
 sa.Index("ix_feedsvc_deliveries_claimed", deliveries.c.claimed_until)
 sa.Index("ix_feedsvc_deliveries_finished", deliveries.c.finished_at)
 sa.Index("ix_feedsvc_deliveries_endpoint", deliveries.c.endpoint_id, deliveries.c.id)
