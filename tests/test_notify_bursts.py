@@ -337,3 +337,30 @@ def test_one_process_records_a_burst_the_others_wait_and_render_nothing(
     assert rendered.count("first") == 50 and rendered.count("second") == 0
     assert len(post_events(first)) == 50
     assert second.extensions["feedsvc"].current().index.posts.keys() == first.extensions["feedsvc"].current().index.posts.keys()
+
+
+def test_sender_threads_end_once_nothing_is_due(push_app: Callable[..., Flask], write_post: Callable[..., Path],
+                                                receiver: Receiver) -> None:
+    """A burst starts every sender thread (FEEDSVC_NOTIFY_CONCURRENCY); once nothing is due or
+    in flight they end, instead of idling with their stacks and buffers (worker RSS after a
+    backlog), and the next send starts what it needs."""
+    def sender_threads() -> int:
+        return sum(1 for t in threading.enumerate() if t.name.startswith("feedsvc-push"))
+
+    write_post("a.md", title="A")
+    app = push_app(notify_concurrency=6)
+    add_endpoint(app, receiver.url("/hook"))
+    for n in range(12):
+        write_post(f"p{n:02d}.md", title=f"P{n}", date=f"2024-02-{n + 1:02d} 10:00:00")
+    app.extensions["feedsvc"].reload()
+    before = sender_threads()
+    app.extensions["feedsvc.notify"].run_once()
+    assert len(receiver.at("/hook")) == 12
+    deadline = time.monotonic() + 10
+    while sender_threads() > before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sender_threads() == before
+    write_post("a.md", title="A, edited")
+    app.extensions["feedsvc"].reload()
+    app.extensions["feedsvc.notify"].run_once()
+    assert len(receiver.at("/hook")) == 13

@@ -61,6 +61,14 @@ class Dispatcher:
             self._running = {}
         return self._pool
 
+    def _idle(self) -> None:
+        """Nothing due, nothing in flight: let the sender threads end. A burst starts all
+        ``concurrency`` of them, and idle they kept their stacks and buffers (worker RSS once a
+        backlog was sent); the next run starts what it needs."""
+        if self._pool is not None and self._pid == os.getpid():
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
     def shutdown(self) -> None:
         if self._pool is not None and self._pid == os.getpid():
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -89,7 +97,10 @@ class Dispatcher:
                 count += len(finished)
                 finished = []
             left = deadline - time.monotonic()
-            if not running or left <= 0:
+            if not running:
+                self._idle()
+                return count
+            if left <= 0:
                 return count
             wait(running, timeout=min(1.0, left), return_when=FIRST_COMPLETED)
             for future in [f for f in running if f.done()]:
