@@ -27,6 +27,7 @@ import http.client
 import json
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import threading
 import time
@@ -286,6 +287,7 @@ def main() -> None:
         if schema:
             pg_schema(args.database_url, "burst", drop=schema)
     size = f"{db.stat().st_size / 2**20:.0f} MiB" if not schema else "PostgreSQL"
+    shutil.rmtree(content.parent, ignore_errors=True)  # the scratch copy and its store
     p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))] if latencies else float("nan")
     target = args.interval + 5
     ratio = max(after) / max(fresh)
