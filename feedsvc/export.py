@@ -71,7 +71,8 @@ def export_snapshot(snapshot: Snapshot, outdir: str, archive_size: int, workers:
     with ``reuse``, the previous export's files of documents made from the same inputs are kept."""
     previous = read_manifest(outdir) if reuse else {}
     jobs = snapshot_jobs(snapshot, archive_size)
-    prefill_bodies(snapshot, archive_size, workers, [job for job in jobs if not _reusable(job, previous)])
+    made_afresh = [job for job in jobs if not all(_same_inputs(previous, url_path, inputs) for url_path, _, inputs in job)]
+    prefill_bodies(snapshot, archive_size, workers, made_afresh)
     return export(jobs, outdir, workers, previous)
 
 
@@ -95,9 +96,9 @@ def prefill_bodies(snapshot: Snapshot, archive_size: int, workers: int, jobs: Se
     renderer.bodies.fill([index.posts[source] for source in sorted(shown)], workers)
 
 
-def _reusable(job: Job, previous: dict[str, Entry]) -> bool:
-    """Whether every document of ``job`` was made from the same inputs in the previous export."""
-    return all(inputs is not None and previous.get(url_path, {}).get("inputs") == inputs for url_path, _, inputs in job)
+def _same_inputs(previous: dict[str, Entry], url_path: str, inputs: str | None) -> bool:
+    """Whether the previous export (its manifest entries) made ``url_path`` from ``inputs``."""
+    return inputs is not None and previous.get(url_path, {}).get("inputs") == inputs
 
 
 def snapshot_jobs(snapshot: Snapshot, archive_size: int) -> list[Job]:
@@ -113,8 +114,8 @@ def snapshot_jobs(snapshot: Snapshot, archive_size: int) -> list[Job]:
 
     jobs: list[Job] = [[(path, partial(_same, doc), inputs(doc))] for path, doc in sorted(snapshot.pages.items())]
     for feed in snapshot.index.feed_list():
-        current = [snapshot.documents[(feed.key, fmt.name)] for fmt in FORMATS]
-        jobs.append([(feed.document_path(fmt.name), partial(_same, doc), inputs(doc)) for fmt, doc in zip(FORMATS, current, strict=True)])
+        current = {fmt.name: snapshot.documents[(feed.key, fmt.name)] for fmt in FORMATS}
+        jobs.append([(feed.document_path(name), partial(_same, doc), inputs(doc)) for name, doc in current.items()])
         for page in range(1, feed.archive_pages(archive_size) + 1 if archive_size else 1):
             digest = snapshot.archive_digest(feed.key, page)
             jobs.append([(feed.archive_path(page, fmt.name), partial(snapshot.archive_document, feed.key, page, fmt.name),
@@ -168,7 +169,7 @@ class Previous:
         """Link the previous files of ``url_path`` into ``root`` when they were made from the
         same inputs; their manifest entry, or None (then the document is made afresh)."""
         old = self.entries.get(url_path)
-        if inputs is None or old is None or old.get("inputs") != inputs or old.get("file") != rel.replace(os.sep, "/"):
+        if old is None or not _same_inputs(self.entries, url_path, inputs) or old.get("file") != rel.replace(os.sep, "/"):
             return None
         _make_folder(root, made, rel)
         linked = []

@@ -296,8 +296,8 @@ def test_a_gate_file_that_cannot_be_opened_orders_nothing_and_stops_nothing(tmp_
 
 def test_a_claim_reads_the_first_due_deliveries_from_the_index_unsorted(db_url: str) -> None:
     """With tens of thousands of deliveries due (a burst), a claim read every due row and
-    sorted them, under the claimers' lock (12 ms per claim on PostgreSQL at 56k rows: the
-    burst's backlog took 420 s to send there). ix_feedsvc_deliveries_due is in the claim's
+    sorted them, under the claimers' lock (the query took 12 ms on PostgreSQL at 56k rows due,
+    0.2 ms from the index). ix_feedsvc_deliveries_due is in the claim's
     order, so the plan reads the first rows from it and sorts nothing."""
     from feedsvc.notify.outbox import due_query
     from feedsvc.notify.store import make_engine, upgrade

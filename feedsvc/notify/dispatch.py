@@ -55,11 +55,18 @@ class Dispatcher:
         self._running: dict[Future[Sent], Job] = {}  # sends in flight, carried from one run to the next
 
     def pool(self) -> ThreadPoolExecutor:
-        if self._pool is None or self._pid != os.getpid():  # threads do not survive a fork
+        """The sender threads, started on first use (again after ``_idle``)."""
+        self._in_flight()
+        if self._pool is None:
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="feedsvc-push")
-            self._pid = os.getpid()
-            self._running = {}
         return self._pool
+
+    def _in_flight(self) -> dict[Future[Sent], Job]:
+        """This process's sends in flight: none in a forked child, whose threads (and the
+        parent's pool with them) did not survive the fork."""
+        if self._pid != os.getpid():
+            self._pid, self._pool, self._running = os.getpid(), None, {}
+        return self._running
 
     def _idle(self) -> None:
         """Nothing due, nothing in flight: let the sender threads end. A burst starts all
@@ -85,8 +92,7 @@ class Dispatcher:
         on SQLite each waits while a recorder wants the write lock (store.yield_to_recorders):
         the senders' stream of short transactions kept an edit's recording out for seconds."""
         deadline = time.monotonic() + budget
-        self.pool()
-        running = self._running
+        running = self._in_flight()
         finished: list[Sent] = []
         count = 0
         while True:
