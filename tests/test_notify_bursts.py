@@ -103,6 +103,37 @@ def test_a_hanging_endpoint_only_slows_itself(push_app: Callable[..., Flask], wr
     assert not sending.is_alive()
 
 
+def sender_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name.startswith("feedsvc-push"))
+
+
+def test_idle_sender_threads_end_while_a_hanging_target_holds_its_sends(push_app: Callable[..., Flask],
+                                                                       write_post: Callable[..., Path],
+                                                                       receiver: Receiver) -> None:
+    """Once nothing is left to claim, the idle sender threads end even while a hanging target
+    keeps sends in flight: before, the whole pool stayed up as long as anything was in flight,
+    and a burst's sender threads kept their stacks (worker RSS after the backlog was sent)."""
+    app = hanging_and_fast(push_app, write_post, receiver)
+    before = sender_threads()
+    for n in range(8):
+        write_post(f"p{n}.md", title=f"P{n}", date=f"2024-02-0{n + 1} 10:00:00")
+    app.extensions["feedsvc"].reload()
+    sending = threading.Thread(target=app.extensions["feedsvc.notify"].run_once, kwargs={"budget": 60}, daemon=True)
+    sending.start()
+    try:
+        receiver.wait(lambda: len(receiver.at("/fast")) == 8)
+        deadline = time.monotonic() + 10
+        while sender_threads() > before + 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sender_threads() == before + 2  # the two sends to /hang, nothing idle
+        assert len(receiver.at("/hang")) == 2
+    finally:
+        receiver.release.set()
+        sending.join(90)
+    assert not sending.is_alive()
+    assert len(receiver.at("/hang")) == 8  # the next claims started threads again
+
+
 def test_a_send_run_does_not_wait_for_a_hanging_target_at_its_deadline(push_app: Callable[..., Flask],
                                                                        write_post: Callable[..., Path],
                                                                        receiver: Receiver) -> None:
@@ -344,9 +375,6 @@ def test_sender_threads_end_once_nothing_is_due(push_app: Callable[..., Flask], 
     """A burst starts every sender thread (FEEDSVC_NOTIFY_CONCURRENCY); once nothing is due or
     in flight they end, instead of idling with their stacks and buffers (worker RSS after a
     backlog), and the next send starts what it needs."""
-    def sender_threads() -> int:
-        return sum(1 for t in threading.enumerate() if t.name.startswith("feedsvc-push"))
-
     write_post("a.md", title="A")
     app = push_app(notify_concurrency=6)
     add_endpoint(app, receiver.url("/hook"))

@@ -69,9 +69,11 @@ class Dispatcher:
         return self._running
 
     def _idle(self) -> None:
-        """Nothing due, nothing in flight: let the sender threads end. A burst starts all
-        ``concurrency`` of them, and idle they kept their stacks and buffers (worker RSS once a
-        backlog was sent); the next run starts what it needs."""
+        """Nothing left to claim: let the idle sender threads end, and each busy one once its
+        send is done (the sends in flight still finish and are recorded). A burst starts all
+        ``concurrency`` of them; idle they kept their stacks (worker RSS once a backlog was
+        sent, while a hanging target kept a few sends in flight). The next claim starts a pool
+        that grows only to what it sends."""
         if self._pool is not None and self._pid == os.getpid():
             self._pool.shutdown(wait=False)
             self._pool = None
@@ -98,7 +100,10 @@ class Dispatcher:
         while True:
             free = self.concurrency - len(running) if time.monotonic() < deadline else 0
             if finished or free > 0:
-                for job in self.exchange(finished, free):
+                jobs = self.exchange(finished, free)
+                if free > 0 and not jobs:
+                    self._idle()
+                for job in jobs:
                     running[self.pool().submit(self.attempt, job)] = job
                 count += len(finished)
                 finished = []
