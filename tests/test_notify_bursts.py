@@ -6,6 +6,7 @@ receiver on loopback."""
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 from notify_fixtures import Received, Receiver, Reply, auth
 
+from feedsvc import notify
 from feedsvc.notify import schema
 from feedsvc.notify.outbox import claim
 
@@ -392,3 +394,43 @@ def test_sender_threads_end_once_nothing_is_due(push_app: Callable[..., Flask], 
     app.extensions["feedsvc"].reload()
     app.extensions["feedsvc.notify"].run_once()
     assert len(receiver.at("/hook")) == 13
+
+
+def test_once_a_backlog_is_sent_its_connections_and_garbage_are_released(push_app: Callable[..., Flask],
+                                                                        write_post: Callable[..., Path],
+                                                                        receiver: Receiver,
+                                                                        monkeypatch: Any) -> None:
+    """Worker RSS after a backlog (issue 8.3): once RELEASE_AFTER attempts were made and nothing
+    is left to claim, the pooled store connections close (their page caches) and a full
+    collection frees what failed sends left in cycles, before the trim; a small run keeps them."""
+    monkeypatch.setattr(notify, "RELEASE_AFTER", 30)
+    full: list[int] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            full.append(info["collected"])
+
+    write_post("a.md", title="A")
+    app = push_app()
+    add_endpoint(app, receiver.url("/hook"))
+    notifier = app.extensions["feedsvc.notify"]
+    gc.callbacks.append(on_gc)
+    try:
+        for n in range(10):
+            write_post(f"p{n:02d}.md", title=f"P{n}", date=f"2024-02-{n + 1:02d} 10:00:00")
+        app.extensions["feedsvc"].reload()
+        assert notifier.run_once() == 10
+        assert notifier.engine.pool.checkedin() > 0 and not full  # 10 attempts: kept
+        for n in range(10, 35):
+            write_post(f"p{n:02d}.md", title=f"P{n}", date=f"2024-03-{n - 9:02d} 10:00:00")
+        app.extensions["feedsvc"].reload()
+        assert notifier.run_once() == 25
+    finally:
+        gc.callbacks.remove(on_gc)
+    assert len(receiver.at("/hook")) == 35
+    assert notifier.engine.pool.checkedin() == 0  # 35 attempts, then nothing due: closed
+    assert full  # and a full collection ran
+    write_post("a.md", title="A, edited")
+    app.extensions["feedsvc"].reload()
+    assert notifier.run_once() == 1  # the store reconnects on the next use
+    assert len(receiver.at("/hook")) == 36

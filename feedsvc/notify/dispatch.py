@@ -53,6 +53,7 @@ class Dispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
         self._running: dict[Future[Sent], Job] = {}  # sends in flight, carried from one run to the next
+        self.drained = False  # the last claim with free slots found nothing due
 
     def pool(self) -> ThreadPoolExecutor:
         """The sender threads, started on first use (again after ``_idle``)."""
@@ -101,8 +102,10 @@ class Dispatcher:
             free = self.concurrency - len(running) if time.monotonic() < deadline else 0
             if finished or free > 0:
                 jobs = self.exchange(finished, free)
-                if free > 0 and not jobs:
-                    self._idle()
+                if free > 0:
+                    self.drained = not jobs  # nothing left to claim (the Notifier releases memory)
+                    if self.drained:
+                        self._idle()
                 for job in jobs:
                     running[self.pool().submit(self.attempt, job)] = job
                 count += len(finished)
