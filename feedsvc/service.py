@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -333,6 +334,15 @@ def release_free_memory(collect: bool = False) -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to trim
         pass
+
+
+def resident_mib() -> float:
+    """This process's resident memory in MiB (Linux /proc; 0.0 elsewhere), for DEBUG logs."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _same(old: Snapshot, new: Snapshot) -> bool:

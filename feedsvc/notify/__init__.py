@@ -17,7 +17,7 @@ from typing import Any
 
 from ..changes import ChangeSet
 from ..config import ConfigError, Settings
-from ..service import FeedService, release_free_memory
+from ..service import FeedService, release_free_memory, resident_mib
 from . import endpoints
 from .dispatch import Dispatcher, expire_subscriptions
 from .ledger import Recorder
@@ -26,7 +26,6 @@ from .retention import prune
 from .store import default_url, make_engine, upgrade
 
 logger = logging.getLogger(__name__)
-RELEASE_AFTER = 256  # attempts since the last release that make a backlog worth releasing after
 SEND_JOB, HOUSEKEEPING_JOB = "feedsvc.notify.send", "feedsvc.notify.housekeeping"
 
 
@@ -41,7 +40,7 @@ class Notifier:
         self.dispatcher = Dispatcher(self.engine, settings)
         self.rate_limiter = RateLimiter(settings.websub_rate_limit)
         self._scheduler: Any = None
-        self._sent = 0
+        self.dispatcher.on_drained = self.release
 
     def start(self) -> None:
         """Migrate, sync the config's endpoints, then make the store the service's version
@@ -71,22 +70,22 @@ class Notifier:
 
     def run_once(self, budget: float = 30.0) -> int:
         """Send everything due (the scheduler job; tests call it); the attempts made. After a
-        run that sent something, freed heap pages go back to the OS (as after a reload).
-
-        Once a backlog is sent (RELEASE_AFTER attempts, then nothing left to claim), more goes:
-        the pooled store connections close (each SQLite connection's page cache grew to 2 MB
-        in the burst) and a full collection frees the cycles that failed sends leave, with
-        their buffers, before the trim. Without this a worker kept 5-10% over its fresh RSS
-        after the 48,000 deliveries of bench/burst.py."""
+        run that sent something, freed heap pages go back to the OS (as after a reload)."""
         attempts = self.dispatcher.run(budget)
-        self._sent += attempts
-        if self._sent >= RELEASE_AFTER and self.dispatcher.drained:
-            self._sent = 0
-            self.engine.dispose()  # connections in use elsewhere close when they are returned
-            release_free_memory(collect=True)
-        elif attempts:
+        if attempts:
             release_free_memory()
         return attempts
+
+    def release(self) -> None:
+        """Once a backlog is sent (Dispatcher.on_drained), more goes than a run's trim: the
+        pooled store connections close (each SQLite connection's page cache grew to 2 MB in
+        the burst) and a full collection frees the cycles that failed sends leave, with their
+        buffers, before the trim. Without it a worker kept 5-10% over its fresh RSS after the
+        48,000 deliveries of bench/burst.py."""
+        before = resident_mib()
+        self.engine.dispose()  # connections in use elsewhere close when they are returned
+        release_free_memory(collect=True)
+        logger.debug("backlog sent: store connections closed, memory released (RSS %.1f -> %.1f MiB)", before, resident_mib())
 
     def job(self) -> None:
         try:

@@ -30,6 +30,7 @@ from .signing import hub_signature, webhook_headers
 from .store import insert_ignore, now, yield_to_recorders
 
 logger = logging.getLogger(__name__)
+RELEASE_AFTER = 256  # attempts that make a backlog worth a release once it is sent (Notifier.release)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class Dispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
         self._running: dict[Future[Sent], Job] = {}  # sends in flight, carried from one run to the next
-        self.drained = False  # the last claim with free slots found nothing due
+        self.on_drained: Callable[[], None] | None = None  # a backlog was sent (see run)
+        self._attempts = 0  # finished since on_drained was last called
 
     def pool(self) -> ThreadPoolExecutor:
         """The sender threads, started on first use (again after ``_idle``)."""
@@ -79,6 +81,14 @@ class Dispatcher:
             self._pool.shutdown(wait=False)
             self._pool = None
 
+    def _drained(self) -> None:
+        """A claim with free slots found nothing due: the idle threads end, and after a backlog
+        (RELEASE_AFTER attempts since the last time) ``on_drained`` releases what it left."""
+        self._idle()
+        if self._attempts >= RELEASE_AFTER and self.on_drained is not None:
+            self._attempts = 0
+            self.on_drained()
+
     def shutdown(self) -> None:
         if self._pool is not None and self._pid == os.getpid():
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -102,10 +112,9 @@ class Dispatcher:
             free = self.concurrency - len(running) if time.monotonic() < deadline else 0
             if finished or free > 0:
                 jobs = self.exchange(finished, free)
-                if free > 0:
-                    self.drained = not jobs  # nothing left to claim (the Notifier releases memory)
-                    if self.drained:
-                        self._idle()
+                self._attempts += len(finished)
+                if free > 0 and not jobs:
+                    self._drained()
                 for job in jobs:
                     running[self.pool().submit(self.attempt, job)] = job
                 count += len(finished)
