@@ -399,9 +399,10 @@ def test_once_a_backlog_is_sent_its_connections_and_garbage_are_released(push_ap
                                                                         write_post: Callable[..., Path],
                                                                         receiver: Receiver,
                                                                         monkeypatch: Any) -> None:
-    """Worker RSS after a backlog (issue 8.3): once RELEASE_AFTER attempts were made and a claim
-    finds nothing due, the pooled store connections close (their page caches) and a full
-    collection frees what failed sends left in cycles, before the trim; a small run keeps them."""
+    """Worker RSS after a backlog (issue 8.3): once RELEASE_AFTER attempts were made and claims
+    found nothing due for RELEASE_QUIET, the pooled store connections close (their page caches)
+    and a full collection frees what failed sends left in cycles, before the trim; a small run,
+    or a moment with nothing to claim, keeps them."""
     monkeypatch.setattr(dispatch, "RELEASE_AFTER", 30)
     full: list[int] = []
 
@@ -425,10 +426,13 @@ def test_once_a_backlog_is_sent_its_connections_and_garbage_are_released(push_ap
             write_post(f"p{n:02d}.md", title=f"P{n}", date=f"2024-03-{n - 9:02d} 10:00:00")
         app.extensions["feedsvc"].reload()
         assert notifier.run_once() == 25
+        assert notifier.engine.pool is pool and not full  # nothing due for less than RELEASE_QUIET: kept
+        time.sleep(dispatch.RELEASE_QUIET)
+        assert notifier.run_once() == 0
     finally:
         gc.callbacks.remove(on_gc)
     assert len(receiver.at("/hook")) == 35
-    assert notifier.engine.pool is not pool  # 35 attempts, then nothing due: the pool was disposed of
+    assert notifier.engine.pool is not pool  # 35 attempts, then nothing due for a while: disposed of
     assert full  # and a full collection ran
     write_post("a.md", title="A, edited")
     app.extensions["feedsvc"].reload()

@@ -31,6 +31,7 @@ from .store import insert_ignore, now, yield_to_recorders
 
 logger = logging.getLogger(__name__)
 RELEASE_AFTER = 256  # attempts that make a backlog worth a release once it is sent (Notifier.release)
+RELEASE_QUIET = 1.0  # seconds without a claim that say a backlog is sent, not just its targets at their caps
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Dispatcher:
         self._running: dict[Future[Sent], Job] = {}  # sends in flight, carried from one run to the next
         self.on_drained: Callable[[], None] | None = None  # a backlog was sent (see run)
         self._attempts = 0  # finished since on_drained was last called
+        self._quiet_since: float | None = None  # since when claims with free slots found nothing
 
     def pool(self) -> ThreadPoolExecutor:
         """The sender threads, started on first use (again after ``_idle``)."""
@@ -81,11 +83,20 @@ class Dispatcher:
             self._pool.shutdown(wait=False)
             self._pool = None
 
-    def _drained(self) -> None:
-        """A claim with free slots found nothing due: the idle threads end, and after a backlog
-        (RELEASE_AFTER attempts since the last time) ``on_drained`` releases what it left."""
+    def _claimed(self, some: bool) -> None:
+        """After a claim with free slots. When it found nothing, the idle threads end; once
+        claims have found nothing for RELEASE_QUIET seconds after a backlog (RELEASE_AFTER
+        attempts since the last time), ``on_drained`` releases what the backlog left. A
+        moment with every target at its cap is not the end of a backlog: without the quiet
+        time a burst released (a full collection) every 256 sends."""
+        if some:
+            self._quiet_since = None
+            return
         self._idle()
-        if self._attempts >= RELEASE_AFTER and self.on_drained is not None:
+        stamp = time.monotonic()
+        if self._quiet_since is None:
+            self._quiet_since = stamp
+        if stamp - self._quiet_since >= RELEASE_QUIET and self._attempts >= RELEASE_AFTER and self.on_drained is not None:
             self._attempts = 0
             self.on_drained()
 
@@ -113,8 +124,8 @@ class Dispatcher:
             if finished or free > 0:
                 jobs = self.exchange(finished, free)
                 self._attempts += len(finished)
-                if free > 0 and not jobs:
-                    self._drained()
+                if free > 0:
+                    self._claimed(bool(jobs))
                 for job in jobs:
                     running[self.pool().submit(self.attempt, job)] = job
                 count += len(finished)
