@@ -41,11 +41,12 @@ from ..snapshot import Snapshot
 from . import schema
 from .events import GONE, PostEvent, TopicEvent, add_post_events, add_topic_events, labels, post_hash, render_post_body
 from .outbox import BULK, LIVE
-from .store import burst_lock, is_postgres, reader, recording, set_meta
+from .store import burst_lock, is_postgres, reader, recording, refresh_statistics, set_meta
 
 logger = logging.getLogger(__name__)
 CHUNK = 500  # changes per transaction
 RECORD_LOCK = 0x0FEED5E  # pg_advisory_xact_lock key: one recorder at a time
+ANALYZE_AFTER = 500  # events since the last refresh_statistics that make PostgreSQL's statistics stale
 REFRESH_OVERLAP = 30.0  # seconds: rows recorded this long before the last refresh are read again (commit order)
 
 
@@ -84,6 +85,7 @@ class Recorder:
         self._retry_posts = self._retry_topics = False  # a write failed: compare everything at the next reload
         self._lane = LIVE
         self.on_recorded: Callable[[], None] | None = None  # called after a transaction that made events
+        self._unanalyzed = 0  # events recorded since the planner statistics were refreshed
 
     # ------------------------------------------------------------------ VersionLedger
 
@@ -243,6 +245,10 @@ class Recorder:
             cache.update(known)
             self.made += made
             total += made
+            self._unanalyzed += made
+            if self._unanalyzed >= ANALYZE_AFTER and (start == 0 or start + step >= len(seen)):
+                self._unanalyzed = 0  # once when a burst's first deliveries are due, once when all are
+                refresh_statistics(self.engine)
             if made and self.on_recorded is not None:
                 self.on_recorded()  # the sender need not wait for the rest of the reload
             if quiet:

@@ -32,6 +32,7 @@ from alembic.config import Config
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import schema
 
@@ -96,6 +97,22 @@ def reader(engine: Engine) -> Engine:
 
 def is_postgres(engine_or_conn: Engine | Connection) -> bool:
     return engine_or_conn.dialect.name == "postgresql"
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """PostgreSQL: ANALYZE the outbox's tables after a burst was recorded. Their planner
+    statistics date from before it (autovacuum looks once a minute, if it runs at all), so a
+    claim planned for a few due rows read and sorted all of them, and scanned the table for
+    the ones in flight: 45 ms a claim with 37k due, 17 ms after ANALYZE, and the burst's
+    backlog went out at two thirds of the rate. SQLite needs nothing: its planner keeps to the
+    index. A failure (not the tables' owner) is logged, never raised."""
+    if not is_postgres(engine):
+        return
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"ANALYZE {schema.deliveries.name}, {schema.events.name}"))
+    except SQLAlchemyError as exc:
+        logger.warning("ANALYZE of the outbox failed (claims may be planned on stale statistics): %s", exc)
 
 
 def alembic_config() -> Config:
