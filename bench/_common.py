@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -88,6 +89,15 @@ def hugo_build(site: Path, hugo: str = "hugo") -> HugoRun:
 
 
 # ------------------------------------------------------------------ servers
+
+
+class Receiver(ThreadingHTTPServer):
+    """A loopback receiver for webhooks: a thread per request, and a listen backlog that takes
+    a burst. The default (5) reset connections when two workers sent 64 at once: each reset was
+    a failed attempt, retried a minute later, and the backlog looked minutes longer than it was."""
+
+    daemon_threads = True
+    request_queue_size = 1024
 
 
 def free_port() -> int:

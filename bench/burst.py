@@ -31,7 +31,7 @@ import shutil
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ import sqlalchemy as sa  # noqa: E402
 from _common import (  # noqa: E402
     HOST,
     PG_DEFAULT,
+    Receiver,
     children,
     copy_corpus,
     corpus,
@@ -84,9 +85,7 @@ def receiver(port_out: Any, arrivals: Any) -> None:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((HOST, 0), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 512
+    server = Receiver((HOST, 0), Handler)
     port_out.put(server.server_address[1])
     server.serve_forever()
 

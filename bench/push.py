@@ -18,11 +18,14 @@ import sys
 import tempfile
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import Receiver  # noqa: E402
 
 POST = "---\ntitle: {title}\ndate: 2024-01-0{day} 10:00:00\ntags: [bench]\n---\nBody of {title}.\n"
 
@@ -49,9 +52,7 @@ def receiver(port_out: Any, results: Any, expected: int) -> None:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 256
+    server = Receiver(("127.0.0.1", 0), Handler)
     port_out.put(server.server_address[1])
     server.serve_forever()
 

@@ -28,11 +28,11 @@ import threading
 import time
 import urllib.parse
 from collections import Counter, defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from _common import HOST, PG_DEFAULT, REPO, VENV_BIN, WORKDIR, children, free_port, get, pg_schema
+from _common import HOST, PG_DEFAULT, REPO, VENV_BIN, WORKDIR, Receiver, children, free_port, get, pg_schema
 
 TOKEN = "soak-admin-token"
 NEW_POST = "---\ntitle: Soak post {n}\ndate: {date}\nslug: {slug}\ntags: [soak]\ncategories: [notes]\n---\nSoak body {n}.\n"
@@ -88,8 +88,7 @@ def receiver(port_q: Any) -> None:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((HOST, 0), Handler)
-    server.daemon_threads = True
+    server = Receiver((HOST, 0), Handler)
     port_q.put(server.server_address[1])
     server.serve_forever()
 
