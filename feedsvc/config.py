@@ -132,7 +132,9 @@ class Settings:
     )
     notify_concurrency: int = _setting(32, "Webhook and WebSub sends in flight per process.", "tuning", at_least(1))
     notify_per_endpoint: int = _setting(
-        4, "Sends in flight per webhook endpoint or WebSub callback host, across all processes.", "tuning", at_least(1),
+        4,
+        "Sends in flight per webhook endpoint or WebSub callback host, across all processes; a burst's deliveries take one fewer, leaving a slot for ordinary changes.",
+        "tuning", at_least(1),
     )
     notify_burst: int = _setting(
         100, "More post changes of one kind (published, updated, deleted) recorded together are a burst, sent after ordinary changes.",

@@ -8,8 +8,8 @@ runs out another process sends it again, with the same ``webhook-id`` (at-least-
 Claims are fair: each target (a webhook endpoint, or a WebSub callback's or hub's origin) has
 at most FEEDSVC_NOTIFY_PER_ENDPOINT deliveries in flight in the whole cluster, and free slots
 go round-robin over the targets with due work, so a slow or dead target holds only its own
-slots. Ordinary changes come before bursts (``priority``), so an edit made after a mass
-change overtakes the burst's backlog.
+slots. Ordinary changes come before bursts (``priority``), and a burst's deliveries leave
+each target a slot for them, so an edit made after a mass change overtakes the burst's backlog.
 """
 
 from __future__ import annotations
@@ -149,8 +149,11 @@ def claim(conn: Connection, limit: int, lease: float, per_target: int = 4) -> li
 
 
 def _fair_ids(conn: Connection, stamp: float, limit: int, per_target: int) -> list[int]:
-    """The due deliveries to claim: ordinary before bursts, then oldest first, skipping targets
-    at their cap; from that window each target's first row, then each one's second ..."""
+    """The due deliveries to claim: ordinary ones first, then a burst's round-robin over the
+    targets (each target's first row, then each one's second ...), oldest first, skipping
+    targets at their cap. A burst's deliveries leave each target one slot (with a cap above 1):
+    an ordinary change never waits for a target's slots to drain of a burst, which took
+    seconds when the process holding them was slow to record that they had finished."""
     d = schema.deliveries
     if is_postgres(conn):
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
@@ -160,20 +163,21 @@ def _fair_ids(conn: Connection, stamp: float, limit: int, per_target: int) -> li
     query = due_query(stamp, limit * per_target + 64, full)
     if is_postgres(conn):
         query = query.with_for_update(skip_locked=True)
+    caps = {LIVE: per_target, BULK: max(1, per_target - 1)}
     ranked = []
-    for position, (delivery_id, target) in enumerate(conn.execute(query)):
+    for position, (delivery_id, target, priority) in enumerate(conn.execute(query)):
         rank = in_flight.get(target, 0)
-        if rank < per_target:
+        if rank < caps.get(priority, per_target):
             in_flight[target] = rank + 1
-            ranked.append((rank, position, delivery_id))
-    return [delivery_id for _, _, delivery_id in sorted(ranked)[:limit]]
+            ranked.append((priority, rank, position, delivery_id))
+    return [delivery_id for *_, delivery_id in sorted(ranked)[:limit]]
 
 
 def due_query(stamp: float, limit: int, full: Sequence[str] = ()) -> sa.Select[Any]:
-    """The first ``limit`` due deliveries (id, target), ordinary before bursts, then oldest
-    first, skipping the ``full`` targets: read in the order of ix_feedsvc_deliveries_due."""
+    """The first ``limit`` due deliveries (id, target, priority), ordinary before bursts, then
+    oldest first, skipping the ``full`` targets: read in the order of ix_feedsvc_deliveries_due."""
     d = schema.deliveries
-    query = (sa.select(d.c.id, d.c.target).where(d.c.status == Status.PENDING, d.c.next_at <= stamp)
+    query = (sa.select(d.c.id, d.c.target, d.c.priority).where(d.c.status == Status.PENDING, d.c.next_at <= stamp)
              .order_by(d.c.priority, d.c.next_at, d.c.id).limit(limit))
     return query.where(d.c.target.not_in(full)) if full else query
 
