@@ -445,8 +445,8 @@ def test_postgres_planner_statistics_are_refreshed_once_a_burst_is_recorded(pg_u
                                                                             write_post: Callable[..., Path],
                                                                             monkeypatch: Any) -> None:
     """PostgreSQL plans a claim from the outbox's statistics, which dated from before a burst:
-    planned for a few due rows, each claim read and sorted all of them (a send round 55 ms
-    instead of 17 ms in bench/burst.py). The recorder runs ANALYZE after a burst; PostgreSQL
+    planned for a few due rows, each claim read and sorted all of them (a send round ~50 ms
+    instead of ~11 ms in bench/burst.py). The recorder runs ANALYZE after a burst; PostgreSQL
     only (SQLite's planner keeps to the index without statistics)."""
     monkeypatch.setattr(ledger, "ANALYZE_AFTER", 20)
     write_post("a.md", title="A")
