@@ -88,14 +88,20 @@ def hanging_and_fast(push_app: Callable[..., Flask], write_post: Callable[..., P
     return app
 
 
-def test_a_hanging_endpoint_only_slows_itself(push_app: Callable[..., Flask], write_post: Callable[..., Path],
-                                              receiver: Receiver) -> None:
-    app = hanging_and_fast(push_app, write_post, receiver)
+def publish_and_send(app: Flask, write_post: Callable[..., Path]) -> threading.Thread:
+    """Publish 8 posts, then run one send job (60 s budget) in a thread, started."""
     for n in range(8):
         write_post(f"p{n}.md", title=f"P{n}", date=f"2024-02-0{n + 1} 10:00:00")
     app.extensions["feedsvc"].reload()
     sending = threading.Thread(target=app.extensions["feedsvc.notify"].run_once, kwargs={"budget": 60}, daemon=True)
     sending.start()
+    return sending
+
+
+def test_a_hanging_endpoint_only_slows_itself(push_app: Callable[..., Flask], write_post: Callable[..., Path],
+                                              receiver: Receiver) -> None:
+    app = hanging_and_fast(push_app, write_post, receiver)
+    sending = publish_and_send(app, write_post)
     try:
         receiver.wait(lambda: len(receiver.at("/fast")) == 8)
         assert len(receiver.at("/hang")) <= 2  # the hanging endpoint holds its own cap, no more
@@ -117,11 +123,7 @@ def test_idle_sender_threads_end_while_a_hanging_target_holds_its_sends(push_app
     and a burst's sender threads kept their stacks (worker RSS after the backlog was sent)."""
     app = hanging_and_fast(push_app, write_post, receiver)
     before = sender_threads()
-    for n in range(8):
-        write_post(f"p{n}.md", title=f"P{n}", date=f"2024-02-0{n + 1} 10:00:00")
-    app.extensions["feedsvc"].reload()
-    sending = threading.Thread(target=app.extensions["feedsvc.notify"].run_once, kwargs={"budget": 60}, daemon=True)
-    sending.start()
+    sending = publish_and_send(app, write_post)
     try:
         receiver.wait(lambda: len(receiver.at("/fast")) == 8)
         deadline = time.monotonic() + 10
