@@ -245,12 +245,12 @@ class Recorder:
             cache.update(known)
             self.made += made
             total += made
+            if made and self.on_recorded is not None:
+                self.on_recorded()  # the sender need not wait for the rest of the reload
             self._unanalyzed += made
             if self._unanalyzed >= ANALYZE_AFTER and (start == 0 or start + step >= len(seen)):
                 self._unanalyzed = 0  # once when a burst's first deliveries are due, once when all are
                 refresh_statistics(self.engine)
-            if made and self.on_recorded is not None:
-                self.on_recorded()  # the sender need not wait for the rest of the reload
             if quiet:
                 logger.info("notification store initialised: %d %s recorded, nothing announced", len(chunk), table.name)
         return total
