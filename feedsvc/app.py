@@ -7,8 +7,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
-from werkzeug.exceptions import HTTPException, InternalServerError
+from flask import Flask, request
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, RequestEntityTooLarge
 
 from .config import SETTINGS, load_settings
 from .runtime import Runtime, runtime_of
@@ -54,6 +54,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     trust_proxies(app, settings)
     app.extensions["feedsvc.limiter"] = init_rate_limit(app, settings)
+    app.before_request(lambda: read_body(settings.max_request_bytes))
     app.register_error_handler(HTTPException, views.plain_error)
     app.register_error_handler(Exception, lambda exc: views.plain_error(_logged(exc)))
 
@@ -80,6 +81,28 @@ def stop_background(app: Flask) -> None:
     runtime = runtime_of(app)
     if runtime is not None:
         runtime.stop()
+
+
+def read_body(limit: int) -> None:
+    """Read a request's body whole before any view uses it (the views then parse the cached
+    bytes). What the server cannot read is the client's fault: a malformed chunk or a
+    connection that ends early is a 400, no longer a 500 from deep in a view. A chunked
+    body over ``limit`` is a 413: werkzeug cuts it at the limit without a word. A body
+    shorter than its Content-Length is a 400 (RFC 9112 6.3: an incomplete message)."""
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    length = request.content_length
+    if not chunked and not length:
+        return
+    try:
+        data = request.get_data(cache=True)  # 413 at once when Content-Length says more than the limit
+        if chunked and len(data) >= limit and request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+    except HTTPException:
+        raise
+    except Exception as exc:  # the server's reader: gunicorn's InvalidChunkSize, an OSError ...
+        raise BadRequest(f"The request body could not be read ({type(exc).__name__}).") from None
+    if length is not None and len(data) < length:
+        raise BadRequest("The request body is shorter than its Content-Length.")
 
 
 def _logged(exc: Exception) -> InternalServerError:

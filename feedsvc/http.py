@@ -36,12 +36,21 @@ def if_match_passes(if_match: str, etag: str | None) -> bool:
     return not weak and tags.is_strong(value)
 
 
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP-date field value (RFC 9110 5.6.7), or None when it is not one. werkzeug's
+    ``parse_date`` lets OverflowError through (a year or offset of 20 digits): a 500 before."""
+    try:
+        return parse_date(value)
+    except OverflowError:
+        return None
+
+
 def unmodified_since_passes(if_unmodified_since: str, last_modified: datetime | str | None) -> bool:
     """RFC 9110 13.1.4: true unless the resource changed after the date. An invalid date, or a
     resource without a modification date, makes the recipient ignore the field (true).
     HTTP dates have whole seconds, so the sub-second part of ``last_modified`` is dropped."""
-    since = parse_date(if_unmodified_since)
-    modified = parse_date(last_modified) if isinstance(last_modified, str) else last_modified
+    since = http_date(if_unmodified_since)
+    modified = http_date(last_modified) if isinstance(last_modified, str) else last_modified
     if since is None or modified is None:
         return True
     return modified.replace(microsecond=0) <= since
@@ -67,6 +76,8 @@ def precondition(method: str, if_match: str | None = None, if_none_match: str | 
     elif if_unmodified_since is not None and not unmodified_since_passes(if_unmodified_since, last_modified):
         return PRECONDITION_FAILED
     safe = method in SAFE_METHODS  # method names are case-sensitive (RFC 9110 9.1)
+    if if_modified_since is not None and http_date(if_modified_since) is None:
+        if_modified_since = None  # 13.1.3: not a valid HTTP-date, ignored
     modified = is_resource_modified(
         http_if_none_match=if_none_match,
         http_if_modified_since=if_modified_since if safe else None,

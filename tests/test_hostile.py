@@ -167,3 +167,86 @@ def test_gunicorn_own_errors_are_plain_text_under_feedsvc_serve(gunicorn_factory
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.split(b" ")[1] == code, head
     assert b"Content-Type: text/plain" in head and b"<html" not in body.lower() and body.startswith(code)
+
+
+@pytest.mark.parametrize("headers", [
+    {"If-Modified-Since": "Thu, 01 Jan 99999999999999999999999 00:00:00 GMT"},
+    {"If-Unmodified-Since": "Thu, 01 Jan 2099 00:00:00 +99999999999999999999"},
+    {"If-None-Match": "*", "If-Modified-Since": "Thu, 01 Jan 99999999999999999999999 00:00:00 GMT"},
+])
+def test_an_http_date_too_large_for_a_datetime_is_ignored(push_app: Callable[..., Flask], write_post: Callable[..., Path],
+                                                          headers: dict[str, str]) -> None:
+    """werkzeug's date parser lets OverflowError through: it was a 500 on every document.
+    RFC 9110 13.1.3/13.1.4: a field that is not a valid HTTP-date is ignored."""
+    write_post("a.md", title="A")
+    client = push_app().test_client()
+    for path in ("/rss.xml", "/", "/feed.css"):
+        response = client.get(path, headers=headers)
+        assert response.status_code == (304 if "If-None-Match" in headers else 200), (path, response.data[:200])
+
+
+def test_a_lone_surrogate_in_admin_json_is_400(push_app: Callable[..., Flask]) -> None:
+    """Valid JSON (RFC 8259 8.2 allows "\\ud800"), but not text the store can keep: was a 500."""
+    client = push_app().test_client()
+    for body in ('{"url": "http://127.0.0.1:9/h", "description": "\\ud800"}', '{"url": "http://127.0.0.1:9/h", "tags": ["\\udfff"]}'):
+        plain_4xx(client.post("/api/webhooks", data=body, content_type="application/json", headers=auth()), 400)
+
+
+def test_unknown_fields_get_a_short_message(push_app: Callable[..., Flask]) -> None:
+    body = {"url": "http://127.0.0.1:9/h", **{f"k{n:05d}": 1 for n in range(60000)}}
+    response = push_app().test_client().post("/api/webhooks", json=body, headers=auth())
+    plain_4xx(response, 400)
+    assert len(response.data) < 300 and b"59995 more" in response.data, response.data[:300]
+
+
+POST_WEBSUB = b"POST /websub HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+
+
+@pytest.mark.parametrize("body", [
+    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",  # not a chunk size
+    b"Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nContent-Length: 5\r\n\r\n",  # a forbidden trailer
+])
+def test_a_body_the_server_cannot_read_is_400(gunicorn_factory: Callable[..., GunicornServer], content_dir: Path,
+                                              write_post: Callable[..., Path], body: bytes) -> None:
+    """gunicorn raises from its body reader (InvalidChunkSize, InvalidHeaderName) while a view
+    parses the form: it was a 500 with a traceback in the log."""
+    write_post("a.md")
+    server = gunicorn_factory(content_dir)
+    answer = raw(server, POST_WEBSUB + b"Connection: close\r\n" + body)
+    head, _, text = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"text/plain" in head and text.startswith(b"400 Bad Request: The request body could not be read")
+    assert b"Traceback" not in server.log_path.read_bytes()
+
+
+def test_a_chunked_body_over_the_limit_is_413(gunicorn_factory: Callable[..., GunicornServer], content_dir: Path,
+                                              write_post: Callable[..., Path]) -> None:
+    """A chunked body has no Content-Length to refuse at once; werkzeug cut it at
+    FEEDSVC_MAX_REQUEST_BYTES without a word, and the view parsed the first part."""
+    write_post("a.md")
+    server = gunicorn_factory(content_dir, env={"FEEDSVC_MAX_REQUEST_BYTES": "4096"})
+    chunk = b"hub.mode=subscribe&" + b"x" * 8000
+    answer = raw(server, POST_WEBSUB + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                 + f"{len(chunk):x}".encode() + b"\r\n" + chunk + b"\r\n0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+    exact = b"hub.mode=subscribe&" + b"x" * (4096 - 19)  # exactly the limit: read, and refused on its merits
+    answer = raw(server, POST_WEBSUB + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                 + f"{len(exact):x}".encode() + b"\r\n" + exact + b"\r\n0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400") and b"could not be read" not in answer, answer[:300]
+
+
+def test_a_body_shorter_than_its_content_length_is_400(gunicorn_factory: Callable[..., GunicornServer], content_dir: Path,
+                                                       write_post: Callable[..., Path]) -> None:
+    """RFC 9112 6.3: a connection closed before Content-Length bytes is an incomplete message;
+    the API created an endpoint from the part it got."""
+    write_post("a.md")
+    server = gunicorn_factory(content_dir, env={"FEEDSVC_ADMIN_TOKEN": "t0ken", "FEEDSVC_ALLOW_PRIVATE_TARGETS": "1"})
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /api/webhooks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 500\r\nConnection: close\r\n\r\n" + b'{"url": "http://127.0.0.1:9/h"}')
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"text/plain" in answer

@@ -3,6 +3,7 @@ the API answers 404 while no token is set). JSON in and out; errors are plain te
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -31,6 +32,10 @@ def _input(partial: bool) -> dict[str, Any]:
         raise BadRequest("The JSON body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object (Content-Type: application/json).")
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # "\ud800": valid JSON (RFC 8259 8.2), not storable text
+        raise BadRequest("The JSON body has a lone surrogate (\\uD800-\\uDFFF) in a string.") from None
     try:
         return endpoints.validate(data, _notifier().settings.allow_private_targets, partial)
     except ValueError as exc:

@@ -37,7 +37,9 @@ def validate(data: Mapping[str, Any], allow_private: bool, partial: bool) -> dic
     """The columns to write for a create (``partial=False``) or an update."""
     unknown = set(data) - set(FIELDS)
     if unknown:
-        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        named = sorted(unknown)[:5]  # a short message, however many keys were sent
+        more = f" and {len(unknown) - len(named)} more" if len(unknown) > len(named) else ""
+        raise ValueError(f"unknown field(s): {', '.join(named)}{more}; known: {', '.join(FIELDS)}")
     out: dict[str, Any] = {}
     if "url" in data or not partial:
         url = data.get("url")
