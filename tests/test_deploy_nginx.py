@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import re
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -241,3 +242,26 @@ def test_render_is_envsubst_with_the_three_variables() -> None:
     assert shell.stdout == ours
     assert not [name for name in VARIABLES if f"${{{name}}}" in ours]
     assert "$proxy_host" in ours and "$request_uri" in ours
+
+
+def test_slow_clients_wait_in_nginx_and_are_dropped(pair: tuple[GunicornServer, Nginx]) -> None:
+    """gunicorn's gthread workers have no timeout for a request's headers: 100 connections that
+    each send half a request held every thread of `feedsvc serve -w 2` (/healthz unanswered for
+    over 60 s). In front, nginx holds them while feedsvc answers everyone else, and drops a
+    client that stalls (client_header_timeout 10 s in the template; nginx's default is 60 s)."""
+    _, proxy = pair
+    deadline = 10 + 2 * MARGIN  # the template's 10 s, with a margin; nginx's default would be 60 s
+    stalled = [socket.create_connection(("127.0.0.1", proxy.port), timeout=deadline) for _ in range(100)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"GET /rss.xml HTTP/1.1\r\nHost: x\r\n")  # never finished
+        status, _, _ = proxy.request("/healthz")
+        assert status == 200  # the upstream's threads are free
+        for sock in (stalled[0], stalled[-1]):
+            try:
+                assert sock.recv(1024) == b""  # closed without an answer; a timeout here fails the test
+            except ConnectionResetError:
+                pass  # closed, with a reset
+    finally:
+        for sock in stalled:
+            sock.close()
