@@ -182,3 +182,10 @@ def pump(app: Flask, until: Callable[[], bool], timeout: float = 20.0) -> None:
 
 def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def add_endpoint(app: Flask, url: str, **fields: Any) -> dict[str, Any]:
+    """Register a webhook endpoint through the admin API (``fields``: tags, events ...)."""
+    response = app.test_client().post("/api/webhooks", json={"url": url, **fields}, headers=auth())
+    assert response.status_code == 201, response.data
+    return response.get_json()

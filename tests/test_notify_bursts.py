@@ -16,17 +16,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from notify_fixtures import ADMIN_TOKEN, Received, Receiver, Reply, auth
+from notify_fixtures import ADMIN_TOKEN, Received, Receiver, Reply, add_endpoint
 
 from feedsvc.app import create_app
 from feedsvc.notify import dispatch, ledger, schema
 from feedsvc.notify.outbox import claim
-
-
-def add_endpoint(app: Flask, url: str) -> dict[str, Any]:
-    response = app.test_client().post("/api/webhooks", json={"url": url}, headers=auth())
-    assert response.status_code == 201, response.data
-    return response.get_json()
 
 
 def post_events(app: Flask) -> list[tuple[str, str]]:
@@ -471,12 +465,6 @@ def test_postgres_planner_statistics_are_refreshed_once_a_burst_is_recorded(pg_u
         app.extensions["feedsvc.notify"].close()
 
 
-def add_filtered_endpoint(app: Flask, url: str, tags: list[str]) -> dict[str, Any]:
-    response = app.test_client().post("/api/webhooks", json={"url": url, "tags": tags}, headers=auth())
-    assert response.status_code == 201, response.data
-    return response.get_json()
-
-
 def claimed(app: Flask, limit: int, per_target: int) -> list[tuple[str, str]]:
     """(endpoint id, event type) of the deliveries one claim takes."""
     with app.extensions["feedsvc.notify"].engine.begin() as conn:
@@ -492,7 +480,7 @@ def test_an_edit_is_claimed_before_a_burst_even_where_its_endpoint_has_sends_in_
     write_post("a.md", title="A")
     app = push_app(notify_burst=5)
     busy = [add_endpoint(app, f"http://127.0.0.1:9/all-{n}")["id"] for n in range(3)]
-    idle = add_filtered_endpoint(app, "http://127.0.0.1:9/bursty", ["bursty"])["id"]
+    idle = add_endpoint(app, "http://127.0.0.1:9/bursty", tags=["bursty"])["id"]
     for n in range(10):
         write_post(f"p{n:02d}.md", title=f"P{n}", date=f"2024-02-{n + 1:02d} 10:00:00", tags=["bursty"])
     app.extensions["feedsvc"].reload()  # the burst: 10 events to each of the four endpoints

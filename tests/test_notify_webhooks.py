@@ -11,16 +11,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from notify_fixtures import Receiver, auth, pump
+from notify_fixtures import Receiver, add_endpoint, auth, pump
 from standardwebhooks.webhooks import Webhook
 
 from feedsvc.notify import schema
-
-
-def add_endpoint(app: Flask, url: str, **fields: Any) -> dict[str, Any]:
-    response = app.test_client().post("/api/webhooks", json={"url": url, **fields}, headers=auth())
-    assert response.status_code == 201, response.data
-    return response.get_json()
 
 
 def deliveries(app: Flask, endpoint_id: str) -> list[dict[str, Any]]:
